@@ -1,0 +1,102 @@
+//! Our own store contract beside cqrs-es's: appends that answer with a receipt, idempotent
+//! commands, and the global log reader.
+
+use std::future::Future;
+
+use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::{LoggedEvent, Position, StoreError};
+
+/// A client's idempotency key: the same `(user, command_id)` is executed at most once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandKey {
+    /// The authenticated user.
+    pub user_id: Uuid,
+    /// The client-chosen command id.
+    pub command_id: String,
+}
+
+/// Everything one command writes, committed in one transaction or not at all.
+#[derive(Debug, Clone)]
+pub struct AppendBatch {
+    /// The aggregate type (`Aggregate::TYPE`).
+    pub aggregate_type: String,
+    /// The aggregate instance.
+    pub aggregate_id: String,
+    /// The aggregate's version the command was decided on (0 = new).
+    pub expected_version: u64,
+    /// The new events, sequences `expected_version + 1 ..`.
+    pub events: Vec<SerializedEvent>,
+    /// A new snapshot `(last sequence, state)` to replace the stored one.
+    pub snapshot: Option<(u64, Value)>,
+    /// The idempotency key to record with the receipt.
+    pub command: Option<CommandKey>,
+}
+
+/// What a committed command produced: the answer a client gets, and gets again on a repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The aggregate type.
+    pub aggregate_type: String,
+    /// The aggregate instance.
+    pub aggregate_id: String,
+    /// The aggregate's version after the command.
+    pub version: u64,
+    /// The ids of the events written, in order.
+    pub event_ids: Vec<Uuid>,
+    /// The log position of the last event written (none when the command wrote no event).
+    pub position: Option<Position>,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The batch was committed now.
+    Committed(Receipt),
+    /// The command id was seen before: nothing was written; this is the first receipt.
+    Duplicate(Receipt),
+}
+
+impl AppendOutcome {
+    /// The receipt, whether new or repeated.
+    pub fn receipt(&self) -> &Receipt {
+        match self {
+            AppendOutcome::Committed(r) | AppendOutcome::Duplicate(r) => r,
+        }
+    }
+}
+
+/// The store operations LifeOS needs beyond cqrs-es's repository.
+pub trait Journal: PersistedEventRepository + Clone + Send + Sync + 'static {
+    /// Appends one command's events (and snapshot and receipt) atomically.
+    /// A sequence already taken fails with [`StoreError::Conflict`] and writes nothing.
+    fn append(
+        &self,
+        batch: AppendBatch,
+    ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
+
+    /// The receipt stored for a command id, if that command was executed.
+    fn receipt(
+        &self,
+        key: &CommandKey,
+    ) -> impl Future<Output = Result<Option<Receipt>, StoreError>> + Send;
+
+    /// Up to `limit` committed events after `after`, in global order. Never skips: an event that
+    /// is not returned now (its transaction still open) comes after every event returned now.
+    fn read_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<LoggedEvent>, StoreError>> + Send;
+
+    /// The position of the last readable event (`Position::START` for an empty log).
+    fn head(&self) -> impl Future<Output = Result<Position, StoreError>> + Send;
+
+    /// A signal bumped after appends (this process's, and on PostgreSQL other processes' via
+    /// LISTEN/NOTIFY): wait on it instead of polling tightly.
+    fn wakeups(&self) -> watch::Receiver<u64>;
+}

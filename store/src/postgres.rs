@@ -1,0 +1,426 @@
+//! The PostgreSQL backend: postgres-es's events table extended with a global, gap-free read order.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use cqrs_es::Aggregate;
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Row, query};
+use tokio::sync::watch;
+
+use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
+use crate::logged::stamp;
+use crate::{LoggedEvent, Position, StoreError};
+
+/// The NOTIFY channel appends signal on (payload: the position appended).
+pub const NOTIFY_CHANNEL: &str = "lifeos_events";
+
+const SELECT_LOGGED: &str = "SELECT global_position, transaction_id::text AS tx, event_id, user_id, \
+     recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
+     FROM events";
+
+/// The event store on PostgreSQL. Cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    loader: Arc<PostgresEventRepository>,
+    wake: Arc<Wake>,
+}
+
+struct Wake {
+    sender: watch::Sender<u64>,
+    listening: AtomicBool,
+}
+
+impl PgStore {
+    /// Connects to `url` (e.g. `postgres://user@host/db`) with a pool of `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Wraps an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self {
+            loader: Arc::new(PostgresEventRepository::new(pool.clone())),
+            pool,
+            wake: Arc::new(Wake {
+                sender: watch::channel(0).0,
+                listening: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The connection pool (read models live in the same database).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Starts the LISTEN task once; it ends when nobody waits on [`Journal::wakeups`] any more.
+    fn ensure_listener(&self) {
+        if self.wake.listening.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let pool = self.pool.clone();
+        let wake = self.wake.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match listen(&pool, &wake).await {
+                    Ok(()) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "event listener lost its connection; polling until it is back");
+                        wake.sender.send_modify(|n| *n += 1);
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = wake.sender.closed() => break,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            wake.listening.store(false, Ordering::SeqCst);
+        });
+    }
+
+    fn decode_logged(row: &PgRow) -> Result<LoggedEvent, StoreError> {
+        Ok(LoggedEvent {
+            position: Position {
+                tx: parse_xid(row.try_get("tx")?)?,
+                pos: row.try_get("global_position")?,
+            },
+            event_id: row.try_get("event_id")?,
+            user_id: row.try_get("user_id")?,
+            recorded_at: row.try_get("recorded_at")?,
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            payload: row.try_get("payload")?,
+            metadata: row.try_get("metadata")?,
+        })
+    }
+
+    async fn select_serialized(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_sequence: i64,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let rows = query(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
+             FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after_sequence)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_serialized).collect()
+    }
+}
+
+/// Listens until every wake-up receiver is gone (Ok) or the connection fails (Err).
+async fn listen(pool: &PgPool, wake: &Wake) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(NOTIFY_CHANNEL).await?;
+    // Anything appended while we were not listening is found by the next read.
+    wake.sender.send_modify(|n| *n += 1);
+    loop {
+        tokio::select! {
+            note = listener.try_recv() => match note? {
+                Some(_) => wake.sender.send_modify(|n| *n += 1),
+                None => wake.sender.send_modify(|n| *n += 1), // reconnected: notifications may be lost
+            },
+            _ = wake.sender.closed() => return Ok(()),
+        }
+    }
+}
+
+fn parse_xid(text: String) -> Result<i64, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("transaction id {text:?} is not a number")))
+}
+
+pub(crate) fn decode_serialized(row: &PgRow) -> Result<SerializedEvent, StoreError> {
+    let sequence: i64 = row.try_get("sequence")?;
+    Ok(SerializedEvent {
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: sequence as usize,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+    })
+}
+
+fn is_version_conflict(err: sqlx::Error) -> StoreError {
+    let pk = matches!(&err, sqlx::Error::Database(db) if db.constraint() == Some("events_pkey"));
+    StoreError::classify(err, |code| pk && code == "23505")
+}
+
+impl Journal for PgStore {
+    async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
+        let AppendBatch {
+            aggregate_type,
+            aggregate_id,
+            expected_version,
+            mut events,
+            snapshot,
+            command,
+        } = batch;
+        let mut receipt = Receipt {
+            aggregate_type,
+            aggregate_id,
+            version: expected_version + events.len() as u64,
+            event_ids: Vec::with_capacity(events.len()),
+            position: None,
+        };
+        if events.is_empty() && command.is_none() {
+            return Ok(AppendOutcome::Committed(receipt));
+        }
+        let n = events.len();
+        let (mut seqs, mut types, mut versions, mut payloads, mut metas) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut ids, mut users, mut times) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (i, ev) in events.iter_mut().enumerate() {
+            let s = stamp(ev)?;
+            seqs.push((expected_version + 1 + i as u64) as i64);
+            types.push(std::mem::take(&mut ev.event_type));
+            versions.push(std::mem::take(&mut ev.event_version));
+            payloads.push(std::mem::take(&mut ev.payload));
+            metas.push(std::mem::take(&mut ev.metadata));
+            ids.push(s.event_id);
+            users.push(s.user_id);
+            times.push(s.recorded_at);
+        }
+        receipt.event_ids = ids.clone();
+
+        let mut tx = self.pool.begin().await.map_err(StoreError::Unavailable)?;
+        if n > 0 {
+            let rows = query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                    payload, metadata, event_id, user_id, recorded_at) \
+                 SELECT $1, $2, u.s, u.t, u.v, u.p, u.m, u.e, u.usr, u.r \
+                 FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[], \
+                    $9::uuid[], $10::timestamptz[]) AS u(s, t, v, p, m, e, usr, r) \
+                 RETURNING global_position, transaction_id::text AS tx",
+            )
+            .bind(&receipt.aggregate_type)
+            .bind(&receipt.aggregate_id)
+            .bind(&seqs)
+            .bind(&types)
+            .bind(&versions)
+            .bind(&payloads)
+            .bind(&metas)
+            .bind(&ids)
+            .bind(&users)
+            .bind(&times)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(is_version_conflict)?;
+            let mut last = Position::START;
+            for row in &rows {
+                let p = Position {
+                    tx: parse_xid(row.try_get("tx")?)?,
+                    pos: row.try_get("global_position")?,
+                };
+                last = last.max(p);
+            }
+            receipt.position = Some(last);
+        }
+        if let Some((seq, state)) = &snapshot {
+            query(
+                "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, payload, taken_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE \
+                 SET last_sequence = EXCLUDED.last_sequence, payload = EXCLUDED.payload, taken_at = EXCLUDED.taken_at \
+                 WHERE snapshots.last_sequence < EXCLUDED.last_sequence",
+            )
+            .bind(&receipt.aggregate_type)
+            .bind(&receipt.aggregate_id)
+            .bind(*seq as i64)
+            .bind(state)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(key) = &command {
+            let inserted = query(
+                "INSERT INTO command_receipts (user_id, command_id, receipt, recorded_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(key.user_id)
+            .bind(&key.command_id)
+            .bind(serde_json::to_value(&receipt)?)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                tx.rollback().await?;
+                let first = self.receipt(key).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("receipt of command {} vanished", key.command_id))
+                })?;
+                return Ok(AppendOutcome::Duplicate(first));
+            }
+        }
+        if let Some(p) = receipt.position {
+            query("SELECT pg_notify($1, $2)")
+                .bind(NOTIFY_CHANNEL)
+                .bind(p.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await.map_err(StoreError::Unavailable)?;
+        self.wake.sender.send_modify(|n| *n += 1);
+        Ok(AppendOutcome::Committed(receipt))
+    }
+
+    async fn receipt(&self, key: &CommandKey) -> Result<Option<Receipt>, StoreError> {
+        let row: Option<(Value,)> = sqlx::query_as(
+            "SELECT receipt FROM command_receipts WHERE user_id = $1 AND command_id = $2",
+        )
+        .bind(key.user_id)
+        .bind(&key.command_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(v,)| serde_json::from_value(v)).transpose()?)
+    }
+
+    async fn read_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let rows = query(&format!(
+            "{SELECT_LOGGED} \
+             WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id, global_position LIMIT $3"
+        ))
+        .bind(after.tx.to_string())
+        .bind(after.pos)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::decode_logged).collect()
+    }
+
+    async fn head(&self) -> Result<Position, StoreError> {
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT global_position, transaction_id::text FROM events \
+             WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(Position::START),
+            Some((pos, tx)) => Ok(Position {
+                tx: parse_xid(tx)?,
+                pos,
+            }),
+        }
+    }
+
+    fn wakeups(&self) -> watch::Receiver<u64> {
+        let rx = self.wake.sender.subscribe();
+        self.ensure_listener();
+        rx
+    }
+}
+
+impl PersistedEventRepository for PgStore {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        // postgres-es's own loader reads our extended table unchanged.
+        self.loader.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        Ok(self
+            .select_serialized(A::TYPE, aggregate_id, last_sequence as i64)
+            .await?)
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        let row: Option<(i64, Value)> = sqlx::query_as(
+            "SELECT last_sequence, payload FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
+        .bind(A::TYPE)
+        .bind(aggregate_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(row.map(|(seq, payload)| SerializedSnapshot {
+            aggregate_id: aggregate_id.to_string(),
+            aggregate: payload,
+            current_sequence: seq as usize,
+            current_snapshot: seq as usize,
+        }))
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        Ok(crate::backend::persist_via_append(self, A::TYPE, events, snapshot_update).await?)
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        let events = self.select_serialized(A::TYPE, aggregate_id, 0).await?;
+        Ok(crate::backend::replay_stream(events))
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        let rows = query(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
+             FROM events WHERE aggregate_type = $1 ORDER BY global_position",
+        )
+        .bind(A::TYPE)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        let events = rows
+            .iter()
+            .map(decode_serialized)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::backend::replay_stream(events))
+    }
+}

@@ -1,0 +1,351 @@
+//! The embedded backend: the same log in one SQLite file (WAL, one writer, `synchronous=FULL`).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, query};
+use std::sync::Arc;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
+use crate::logged::stamp;
+use crate::{LoggedEvent, Position, StoreError};
+
+/// The event store in an SQLite file. Cheap to clone.
+///
+/// All writes go through one connection (`writer`), so SQLite never sees two writers and
+/// `global_position` (max + 1 inside the writing transaction) follows commit order.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    wake: Arc<watch::Sender<u64>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path`.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(StoreError::Unavailable)?;
+        Ok(Self {
+            writer,
+            reader,
+            wake: Arc::new(watch::channel(0).0),
+        })
+    }
+
+    /// The single writing connection (read-model writes share it: one writer per file).
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// The pool for reads.
+    pub fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// Closes both pools, flushing the WAL.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    fn decode_logged(row: &SqliteRow) -> Result<LoggedEvent, StoreError> {
+        Ok(LoggedEvent {
+            position: Position {
+                tx: 0,
+                pos: row.try_get("global_position")?,
+            },
+            event_id: parse_uuid(row.try_get("event_id")?)?,
+            user_id: row
+                .try_get::<Option<String>, _>("user_id")?
+                .map(parse_uuid)
+                .transpose()?,
+            recorded_at: parse_time(row.try_get("recorded_at")?)?,
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            payload: parse_json(row.try_get("payload")?)?,
+            metadata: parse_json(row.try_get("metadata")?)?,
+        })
+    }
+
+    async fn select_serialized(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: Option<&str>,
+        after_sequence: i64,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let rows = query(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
+             FROM events WHERE aggregate_type = $1 AND ($2 IS NULL OR aggregate_id = $2) AND sequence > $3 \
+             ORDER BY global_position",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after_sequence)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let sequence: i64 = row.try_get("sequence")?;
+                Ok(SerializedEvent {
+                    aggregate_type: row.try_get("aggregate_type")?,
+                    aggregate_id: row.try_get("aggregate_id")?,
+                    sequence: sequence as usize,
+                    event_type: row.try_get("event_type")?,
+                    event_version: row.try_get("event_version")?,
+                    payload: parse_json(row.try_get("payload")?)?,
+                    metadata: parse_json(row.try_get("metadata")?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn parse_uuid(s: String) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(&s).map_err(|e| StoreError::Corrupt(format!("uuid {s:?}: {e}")))
+}
+
+fn parse_time(s: String) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("time {s:?}: {e}")))
+}
+
+fn parse_json(s: String) -> Result<Value, StoreError> {
+    Ok(serde_json::from_str(&s)?)
+}
+
+/// SQLITE_CONSTRAINT_PRIMARYKEY: the (aggregate_type, aggregate_id, sequence) key is taken.
+fn is_version_conflict(err: sqlx::Error) -> StoreError {
+    StoreError::classify(err, |code| code == "1555")
+}
+
+impl Journal for SqliteStore {
+    async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
+        let AppendBatch {
+            aggregate_type,
+            aggregate_id,
+            expected_version,
+            mut events,
+            snapshot,
+            command,
+        } = batch;
+        let mut receipt = Receipt {
+            aggregate_type,
+            aggregate_id,
+            version: expected_version + events.len() as u64,
+            event_ids: Vec::with_capacity(events.len()),
+            position: None,
+        };
+        if events.is_empty() && command.is_none() {
+            return Ok(AppendOutcome::Committed(receipt));
+        }
+        let mut tx = self.writer.begin().await.map_err(StoreError::Unavailable)?;
+        for (i, ev) in events.iter_mut().enumerate() {
+            let s = stamp(ev)?;
+            let pos: i64 = sqlx::query_scalar(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                    payload, metadata, global_position, event_id, user_id, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                    (SELECT COALESCE(MAX(global_position), 0) + 1 FROM events), $8, $9, $10) \
+                 RETURNING global_position",
+            )
+            .bind(&receipt.aggregate_type)
+            .bind(&receipt.aggregate_id)
+            .bind((expected_version + 1 + i as u64) as i64)
+            .bind(&ev.event_type)
+            .bind(&ev.event_version)
+            .bind(ev.payload.to_string())
+            .bind(ev.metadata.to_string())
+            .bind(s.event_id.to_string())
+            .bind(s.user_id.map(|u| u.to_string()))
+            .bind(s.recorded_at.to_rfc3339())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(is_version_conflict)?;
+            receipt.event_ids.push(s.event_id);
+            receipt.position = Some(Position { tx: 0, pos });
+        }
+        if let Some((seq, state)) = &snapshot {
+            query(
+                "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, payload, taken_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE \
+                 SET last_sequence = excluded.last_sequence, payload = excluded.payload, taken_at = excluded.taken_at \
+                 WHERE snapshots.last_sequence < excluded.last_sequence",
+            )
+            .bind(&receipt.aggregate_type)
+            .bind(&receipt.aggregate_id)
+            .bind(*seq as i64)
+            .bind(state.to_string())
+            .bind(Utc::now().to_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(key) = &command {
+            let inserted = query(
+                "INSERT INTO command_receipts (user_id, command_id, receipt, recorded_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(key.user_id.to_string())
+            .bind(&key.command_id)
+            .bind(serde_json::to_string(&receipt)?)
+            .bind(Utc::now().to_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                tx.rollback().await?;
+                let first = self.receipt(key).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("receipt of command {} vanished", key.command_id))
+                })?;
+                return Ok(AppendOutcome::Duplicate(first));
+            }
+        }
+        tx.commit().await.map_err(StoreError::Unavailable)?;
+        self.wake.send_modify(|n| *n += 1);
+        Ok(AppendOutcome::Committed(receipt))
+    }
+
+    async fn receipt(&self, key: &CommandKey) -> Result<Option<Receipt>, StoreError> {
+        let row: Option<String> = sqlx::query_scalar(
+            "SELECT receipt FROM command_receipts WHERE user_id = $1 AND command_id = $2",
+        )
+        .bind(key.user_id.to_string())
+        .bind(&key.command_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|s| serde_json::from_str(&s)).transpose()?)
+    }
+
+    async fn read_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let rows = query(
+            "SELECT global_position, event_id, user_id, recorded_at, aggregate_type, aggregate_id, \
+                sequence, event_type, event_version, payload, metadata \
+             FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+        )
+        .bind(after.pos)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::decode_logged).collect()
+    }
+
+    async fn head(&self) -> Result<Position, StoreError> {
+        let pos: Option<i64> = sqlx::query_scalar("SELECT MAX(global_position) FROM events")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(Position {
+            tx: 0,
+            pos: pos.unwrap_or(0),
+        })
+    }
+
+    fn wakeups(&self) -> watch::Receiver<u64> {
+        self.wake.subscribe()
+    }
+}
+
+impl PersistedEventRepository for SqliteStore {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        Ok(self
+            .select_serialized(A::TYPE, Some(aggregate_id), 0)
+            .await?)
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        Ok(self
+            .select_serialized(A::TYPE, Some(aggregate_id), last_sequence as i64)
+            .await?)
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT last_sequence, payload FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
+        .bind(A::TYPE)
+        .bind(aggregate_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(StoreError::from)?;
+        let Some((seq, payload)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(SerializedSnapshot {
+            aggregate_id: aggregate_id.to_string(),
+            aggregate: parse_json(payload)?,
+            current_sequence: seq as usize,
+            current_snapshot: seq as usize,
+        }))
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        Ok(crate::backend::persist_via_append(self, A::TYPE, events, snapshot_update).await?)
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        let events = self
+            .select_serialized(A::TYPE, Some(aggregate_id), 0)
+            .await?;
+        Ok(crate::backend::replay_stream(events))
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        let events = self.select_serialized(A::TYPE, None, 0).await?;
+        Ok(crate::backend::replay_stream(events))
+    }
+}
