@@ -1,1 +1,11 @@
-//! command-api
+//! gRPC command services: authenticate, validate, execute against the aggregate, and answer with
+//! the committed version, event ids and a consistency token.
+//!
+//! The glue every pillar shares (caller, command id, metadata, execution, ack) is
+//! [`CommandContext`] + [`execute`]; a pillar's service only maps its requests to commands.
+
+mod context;
+mod tasks;
+
+pub use context::{CommandContext, MAX_COMMAND_ID_LEN, execute};
+pub use tasks::TaskCommandService;

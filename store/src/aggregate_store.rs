@@ -15,8 +15,12 @@ use uuid::Uuid;
 use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
 use crate::logged::meta;
 
-/// How many commits to conflicts are retried before the caller sees a conflict.
-const MAX_ATTEMPTS: usize = 5;
+/// How many times a command is tried before the caller sees a conflict.
+///
+/// Each failed attempt means another command committed on the same aggregate in between, so
+/// this is how many writers may race on one aggregate at once and all get through (5 was too
+/// few: 20 concurrent updates of one task failed).
+const MAX_ATTEMPTS: usize = 32;
 
 /// When to snapshot an aggregate type.
 ///

@@ -18,6 +18,8 @@ mod migrations;
 mod position;
 pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use aggregate_store::{AggregateStore, CommandOutcome, SnapshotPolicy};
 pub use backend::Store;

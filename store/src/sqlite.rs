@@ -108,11 +108,18 @@ impl SqliteStore {
         aggregate_id: Option<&str>,
         after_sequence: i64,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
-        let rows = query(
+        // One stream comes in sequence order (cqrs-es's contract, as postgres-es does); every
+        // stream of a type in log order.
+        let order = if aggregate_id.is_some() {
+            "sequence"
+        } else {
+            "global_position"
+        };
+        let rows = query(&format!(
             "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
              FROM events WHERE aggregate_type = $1 AND ($2 IS NULL OR aggregate_id = $2) AND sequence > $3 \
-             ORDER BY global_position",
-        )
+             ORDER BY {order}"
+        ))
         .bind(aggregate_type)
         .bind(aggregate_id)
         .bind(after_sequence)

@@ -1,0 +1,29 @@
+//! The contract of a read model.
+
+use store::LoggedEvent;
+
+use crate::{ProjectionError, RowKey, RowSet};
+
+/// A read model folded from the log.
+///
+/// The runner calls [`keys`](Projection::keys) for each event of a batch, loads those rows,
+/// then calls [`apply`](Projection::apply) for each event in log order.
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name, e.g. `task_list`.
+    fn name(&self) -> &'static str;
+
+    /// Version of the fold; a new version is a new model built from the start of the log.
+    fn version(&self) -> u32;
+
+    /// `<name>@<version>`: the model the rows and the checkpoint are stored under.
+    fn model(&self) -> String {
+        format!("{}@{}", self.name(), self.version())
+    }
+
+    /// The rows `event` reads or writes; empty when the projection ignores it.
+    fn keys(&self, event: &LoggedEvent) -> Vec<RowKey>;
+
+    /// Folds `event` into `rows` (which hold every row [`keys`](Projection::keys) named).
+    /// An error stops the projection on this event (poison event), it is never skipped.
+    fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError>;
+}

@@ -1,0 +1,291 @@
+//! Storage of read-model rows and projection checkpoints, on either backend.
+
+use chrono::Utc;
+use serde_json::Value;
+use sqlx::Row as _;
+use store::{Position, Store};
+use uuid::Uuid;
+
+use crate::{ProjectionError, Row, RowKey};
+
+/// Where a listing resumes: after the row with this `(sort_key, row_id)`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RowCursor {
+    /// Sort key of the last row returned.
+    pub sort_key: String,
+    /// Row id of the last row returned.
+    pub row_id: String,
+}
+
+/// The read-model tables of one store. Cheap to clone.
+#[derive(Clone)]
+pub struct ReadModels {
+    store: Store,
+}
+
+type Changes = [(RowKey, Option<Row>)];
+
+impl ReadModels {
+    /// Read models in the same database as `store`'s log.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// The event store underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The checkpoint of `model` (`Position::START` before its first batch).
+    pub async fn checkpoint(&self, model: &str) -> Result<Position, ProjectionError> {
+        let sql = "SELECT tx, pos FROM projection_checkpoints WHERE projection = $1";
+        let row: Option<(i64, i64)> = match &self.store {
+            Store::Postgres(s) => {
+                sqlx::query_as(sql)
+                    .bind(model)
+                    .fetch_optional(s.pool())
+                    .await?
+            }
+            Store::Sqlite(s) => {
+                sqlx::query_as(sql)
+                    .bind(model)
+                    .fetch_optional(s.reader())
+                    .await?
+            }
+        };
+        Ok(row.map_or(Position::START, |(tx, pos)| Position { tx, pos }))
+    }
+
+    /// The stored rows among `keys` of `model`.
+    pub async fn load(&self, model: &str, keys: &[RowKey]) -> Result<Vec<Row>, ProjectionError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.store {
+            Store::Postgres(s) => {
+                let users: Vec<Uuid> = keys.iter().map(|k| k.user_id).collect();
+                let ids: Vec<&str> = keys.iter().map(|k| k.row_id.as_str()).collect();
+                let rows = sqlx::query(
+                    "SELECT user_id, row_id, grp, sort_key, doc FROM read_model_rows \
+                     WHERE model = $1 AND (user_id, row_id) IN \
+                       (SELECT * FROM UNNEST($2::uuid[], $3::text[]))",
+                )
+                .bind(model)
+                .bind(&users)
+                .bind(&ids)
+                .fetch_all(s.pool())
+                .await?;
+                rows.iter().map(decode_pg).collect()
+            }
+            Store::Sqlite(s) => {
+                let mut out = Vec::with_capacity(keys.len());
+                let mut conn = s.reader().acquire().await?;
+                for key in keys {
+                    let row = sqlx::query(
+                        "SELECT user_id, row_id, grp, sort_key, doc FROM read_model_rows \
+                         WHERE model = $1 AND user_id = $2 AND row_id = $3",
+                    )
+                    .bind(model)
+                    .bind(key.user_id.to_string())
+                    .bind(&key.row_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let Some(row) = row {
+                        out.push(decode_sqlite(&row)?);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Writes `changes` to `model` and moves its checkpoint to `checkpoint`, in one transaction.
+    pub async fn commit(
+        &self,
+        model: &str,
+        changes: &Changes,
+        checkpoint: Position,
+    ) -> Result<(), ProjectionError> {
+        match &self.store {
+            Store::Postgres(s) => {
+                let mut tx = s.pool().begin().await?;
+                let (upserts, deletes): (Vec<_>, Vec<_>) =
+                    changes.iter().partition(|(_, row)| row.is_some());
+                if !upserts.is_empty() {
+                    let rows: Vec<&Row> = upserts.iter().filter_map(|(_, r)| r.as_ref()).collect();
+                    sqlx::query(
+                        "INSERT INTO read_model_rows (model, user_id, row_id, grp, sort_key, doc) \
+                         SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) \
+                         ON CONFLICT (model, user_id, row_id) DO UPDATE \
+                         SET grp = EXCLUDED.grp, sort_key = EXCLUDED.sort_key, doc = EXCLUDED.doc",
+                    )
+                    .bind(model)
+                    .bind(rows.iter().map(|r| r.key.user_id).collect::<Vec<_>>())
+                    .bind(rows.iter().map(|r| r.key.row_id.as_str()).collect::<Vec<_>>())
+                    .bind(rows.iter().map(|r| r.grp.as_str()).collect::<Vec<_>>())
+                    .bind(rows.iter().map(|r| r.sort_key.as_str()).collect::<Vec<_>>())
+                    .bind(rows.iter().map(|r| &r.doc).collect::<Vec<_>>())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if !deletes.is_empty() {
+                    sqlx::query(
+                        "DELETE FROM read_model_rows WHERE model = $1 AND (user_id, row_id) IN \
+                           (SELECT * FROM UNNEST($2::uuid[], $3::text[]))",
+                    )
+                    .bind(model)
+                    .bind(deletes.iter().map(|(k, _)| k.user_id).collect::<Vec<_>>())
+                    .bind(
+                        deletes
+                            .iter()
+                            .map(|(k, _)| k.row_id.as_str())
+                            .collect::<Vec<_>>(),
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(UPSERT_CHECKPOINT)
+                    .bind(model)
+                    .bind(checkpoint.tx)
+                    .bind(checkpoint.pos)
+                    .bind(Utc::now())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Store::Sqlite(s) => {
+                let mut tx = s.writer().begin().await?;
+                for (key, row) in changes {
+                    match row {
+                        Some(row) => {
+                            sqlx::query(
+                                "INSERT INTO read_model_rows (model, user_id, row_id, grp, sort_key, doc) \
+                                 VALUES ($1, $2, $3, $4, $5, $6) \
+                                 ON CONFLICT (model, user_id, row_id) DO UPDATE \
+                                 SET grp = excluded.grp, sort_key = excluded.sort_key, doc = excluded.doc",
+                            )
+                            .bind(model)
+                            .bind(key.user_id.to_string())
+                            .bind(&key.row_id)
+                            .bind(&row.grp)
+                            .bind(&row.sort_key)
+                            .bind(row.doc.to_string())
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        None => {
+                            sqlx::query(
+                                "DELETE FROM read_model_rows WHERE model = $1 AND user_id = $2 AND row_id = $3",
+                            )
+                            .bind(model)
+                            .bind(key.user_id.to_string())
+                            .bind(&key.row_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                }
+                sqlx::query(UPSERT_CHECKPOINT)
+                    .bind(model)
+                    .bind(checkpoint.tx)
+                    .bind(checkpoint.pos)
+                    .bind(Utc::now().to_rfc3339())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One row of `model` owned by `user_id`.
+    pub async fn get(
+        &self,
+        model: &str,
+        user_id: Uuid,
+        row_id: &str,
+    ) -> Result<Option<Row>, ProjectionError> {
+        Ok(self
+            .load(model, &[RowKey::new(user_id, row_id)])
+            .await?
+            .pop())
+    }
+
+    /// Up to `limit` rows of `user_id` in `model` whose group is one of `groups`, ordered by
+    /// `(sort_key, row_id)`, after `cursor`.
+    pub async fn list(
+        &self,
+        model: &str,
+        user_id: Uuid,
+        groups: &[&str],
+        cursor: Option<&RowCursor>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
+        let start = RowCursor::default();
+        let cursor = cursor.unwrap_or(&start);
+        match &self.store {
+            Store::Postgres(s) => {
+                let rows = sqlx::query(
+                    "SELECT user_id, row_id, grp, sort_key, doc FROM read_model_rows \
+                     WHERE model = $1 AND user_id = $2 AND grp = ANY($3) AND (sort_key, row_id) > ($4, $5) \
+                     ORDER BY sort_key, row_id LIMIT $6",
+                )
+                .bind(model)
+                .bind(user_id)
+                .bind(groups)
+                .bind(&cursor.sort_key)
+                .bind(&cursor.row_id)
+                .bind(limit as i64)
+                .fetch_all(s.pool())
+                .await?;
+                rows.iter().map(decode_pg).collect()
+            }
+            Store::Sqlite(s) => {
+                let rows = sqlx::query(
+                    "SELECT user_id, row_id, grp, sort_key, doc FROM read_model_rows \
+                     WHERE model = $1 AND user_id = $2 AND grp IN (SELECT value FROM json_each($3)) \
+                       AND (sort_key, row_id) > ($4, $5) \
+                     ORDER BY sort_key, row_id LIMIT $6",
+                )
+                .bind(model)
+                .bind(user_id.to_string())
+                .bind(serde_json::to_string(groups)?)
+                .bind(&cursor.sort_key)
+                .bind(&cursor.row_id)
+                .bind(limit as i64)
+                .fetch_all(s.reader())
+                .await?;
+                rows.iter().map(decode_sqlite).collect()
+            }
+        }
+    }
+}
+
+const UPSERT_CHECKPOINT: &str = "INSERT INTO projection_checkpoints (projection, tx, pos, updated_at) \
+     VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (projection) DO UPDATE SET tx = excluded.tx, pos = excluded.pos, updated_at = excluded.updated_at";
+
+fn decode_pg(row: &sqlx::postgres::PgRow) -> Result<Row, ProjectionError> {
+    Ok(Row {
+        key: RowKey::new(
+            row.try_get::<Uuid, _>("user_id")?,
+            row.try_get::<String, _>("row_id")?,
+        ),
+        grp: row.try_get("grp")?,
+        sort_key: row.try_get("sort_key")?,
+        doc: row.try_get::<Value, _>("doc")?,
+    })
+}
+
+fn decode_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<Row, ProjectionError> {
+    let user: String = row.try_get("user_id")?;
+    let user_id = Uuid::parse_str(&user)
+        .map_err(|e| ProjectionError::Corrupt(format!("user_id {user:?}: {e}")))?;
+    let doc: String = row.try_get("doc")?;
+    Ok(Row {
+        key: RowKey::new(user_id, row.try_get::<String, _>("row_id")?),
+        grp: row.try_get("grp")?,
+        sort_key: row.try_get("sort_key")?,
+        doc: serde_json::from_str(&doc)?,
+    })
+}

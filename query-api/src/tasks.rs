@@ -1,0 +1,129 @@
+//! `lifeos.v1.TaskQueries`: the task_list read model over gRPC.
+
+use api_common::time::to_timestamp;
+use api_common::{Caller, invalid_argument, parse_uuid_field};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use projections::task_list::{TaskList, TaskView};
+use projections::{ProjectionError, ReadModels, RowCursor};
+use proto::v1::task_queries_server::TaskQueries;
+use proto::v1::{GetTaskRequest, ListTasksRequest, ListTasksResponse, Task};
+use tonic::{Request, Response, Status};
+
+use crate::ReadYourWrites;
+
+/// Default page size of ListTasks.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Largest page size of ListTasks.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// The Tasks query service.
+#[derive(Clone)]
+pub struct TaskQueryService {
+    models: ReadModels,
+    consistency: ReadYourWrites,
+}
+
+impl TaskQueryService {
+    /// Answers from `models`, waiting on `consistency` for tokens.
+    pub fn new(models: ReadModels, consistency: ReadYourWrites) -> Self {
+        Self {
+            models,
+            consistency,
+        }
+    }
+}
+
+fn read_error(err: ProjectionError) -> Status {
+    match err {
+        ProjectionError::Store(e) => api_common::status::store_status(&e),
+        other => {
+            tracing::error!(error = %other, "read model error");
+            Status::internal("internal error")
+        }
+    }
+}
+
+fn to_proto(v: TaskView) -> Task {
+    Task {
+        task_id: v.task_id.to_string(),
+        title: v.title,
+        description: v.description,
+        due: v.due.map(to_timestamp),
+        priority: v.priority.into(),
+        tags: v.tags,
+        parent_task_id: v.parent_task_id.map(|p| p.to_string()).unwrap_or_default(),
+        completed: v.completed,
+        completed_at: v.completed_at.map(to_timestamp),
+        created_at: Some(to_timestamp(v.created_at)),
+        updated_at: Some(to_timestamp(v.updated_at)),
+    }
+}
+
+fn encode_cursor(c: &RowCursor) -> String {
+    let json = serde_json::json!([c.sort_key, c.row_id]).to_string();
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_cursor(token: &str) -> Result<Option<RowCursor>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || invalid_argument("page_token", "is not a next_page_token of ListTasks");
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let (sort_key, row_id): (String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    Ok(Some(RowCursor { sort_key, row_id }))
+}
+
+#[tonic::async_trait]
+impl TaskQueries for TaskQueryService {
+    async fn get_task(&self, request: Request<GetTaskRequest>) -> Result<Response<Task>, Status> {
+        let caller = Caller::of(&request)?;
+        let r = request.into_inner();
+        let task_id = parse_uuid_field("task_id", &r.task_id)?;
+        self.consistency.wait(&r.consistency_token).await?;
+        let view = TaskList::get(&self.models, caller.user_id, task_id)
+            .await
+            .map_err(read_error)?
+            .ok_or_else(|| Status::not_found(format!("task {task_id} not found")))?;
+        Ok(Response::new(to_proto(view)))
+    }
+
+    async fn list_tasks(
+        &self,
+        request: Request<ListTasksRequest>,
+    ) -> Result<Response<ListTasksResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let r = request.into_inner();
+        let page_size = match r.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n > MAX_PAGE_SIZE => {
+                return Err(invalid_argument(
+                    "page_size",
+                    format!("must be at most {MAX_PAGE_SIZE}"),
+                ));
+            }
+            n => n,
+        };
+        let cursor = decode_cursor(&r.page_token)?;
+        self.consistency.wait(&r.consistency_token).await?;
+        let (tasks, next) = TaskList::list(
+            &self.models,
+            caller.user_id,
+            r.include_completed,
+            cursor.as_ref(),
+            page_size as usize,
+        )
+        .await
+        .map_err(read_error)?;
+        let stats = TaskList::stats(&self.models, caller.user_id)
+            .await
+            .map_err(read_error)?;
+        Ok(Response::new(ListTasksResponse {
+            tasks: tasks.into_iter().map(to_proto).collect(),
+            next_page_token: next.as_ref().map(encode_cursor).unwrap_or_default(),
+            open_count: stats.open,
+            completed_count: stats.completed,
+        }))
+    }
+}

@@ -1,0 +1,170 @@
+//! Server configuration and the JWT secret's resolution.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use api_common::auth::MIN_SECRET_LEN;
+use store::Store;
+
+/// Which store to open.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The embedded store's folder (also where the generated JWT secret is kept).
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; None selects the embedded SQLite store.
+    pub database_url: Option<String>,
+}
+
+impl StoreConfig {
+    /// Opens the store and applies pending migrations.
+    pub async fn open_migrated(&self) -> anyhow::Result<Store> {
+        let store = Store::open(self.database_url.as_deref(), &self.data_dir)
+            .await
+            .with_context(|| match &self.database_url {
+                Some(_) => "cannot connect to PostgreSQL (--database-url)".to_string(),
+                None => format!("cannot open the store in {}", self.data_dir.display()),
+            })?;
+        store::migrate(&store).await.context("migrations failed")?;
+        Ok(store)
+    }
+
+    /// The JWT secret: `explicit` (`LIFEOS_JWT_SECRET`) if given; on the embedded store, else the
+    /// one kept in the data dir (generated on first use); on PostgreSQL it must be given, since
+    /// every API process has to share it.
+    pub fn jwt_secret(&self, explicit: Option<&str>) -> anyhow::Result<String> {
+        if let Some(secret) = explicit {
+            if secret.len() < MIN_SECRET_LEN {
+                bail!("LIFEOS_JWT_SECRET must be at least {MIN_SECRET_LEN} bytes long");
+            }
+            return Ok(secret.to_string());
+        }
+        if self.database_url.is_some() {
+            bail!(
+                "LIFEOS_JWT_SECRET (or --jwt-secret) is required with --database-url: \
+                 every process serving the same database must share it"
+            );
+        }
+        secret_in_dir(&self.data_dir)
+    }
+}
+
+fn secret_in_dir(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("jwt-secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let secret = text.trim().to_string();
+        if secret.len() >= MIN_SECRET_LEN {
+            return Ok(secret);
+        }
+        bail!(
+            "{} holds a secret shorter than {MIN_SECRET_LEN} bytes",
+            path.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let secret = api_common::Auth::generate_secret();
+    write_private(&path, &secret).with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a JWT secret for the embedded store");
+    Ok(secret)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// Everything `lifeos serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The store.
+    pub store: StoreConfig,
+    /// The JWT secret (see [`StoreConfig::jwt_secret`]).
+    pub jwt_secret: Option<String>,
+    /// Snapshot frequency per aggregate type (`task` → every N events; absent: never).
+    pub snapshots: HashMap<String, u64>,
+    /// How long a query waits for its consistency token.
+    pub consistency_wait: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for `store`: 127.0.0.1:50051, no snapshots, 5 s consistency wait.
+    pub fn new(store: StoreConfig) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            store,
+            jwt_secret: None,
+            snapshots: HashMap::new(),
+            consistency_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Parses `task=100,habit=50` (aggregate type = snapshot every N events).
+pub fn parse_snapshots(text: &str) -> Result<HashMap<String, u64>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (name, n) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?}: expected <aggregate type>=<events>"))?;
+            let n: u64 = n
+                .trim()
+                .parse()
+                .map_err(|_| format!("{part:?}: {n:?} is not a number of events"))?;
+            Ok((name.trim().to_string(), n))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_flags_parse_or_name_the_bad_part() {
+        let m = parse_snapshots("task=100, habit=5").unwrap();
+        assert_eq!(m["task"], 100);
+        assert_eq!(m["habit"], 5);
+        assert!(parse_snapshots("task").unwrap_err().contains("task"));
+        assert!(parse_snapshots("task=x").unwrap_err().contains("\"x\""));
+    }
+
+    #[test]
+    fn embedded_secret_is_generated_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig {
+            data_dir: dir.path().to_path_buf(),
+            database_url: None,
+        };
+        let first = config.jwt_secret(None).unwrap();
+        assert_eq!(config.jwt_secret(None).unwrap(), first);
+        assert!(first.len() >= MIN_SECRET_LEN);
+        let pg = StoreConfig {
+            database_url: Some("postgres://x".into()),
+            ..config
+        };
+        assert!(
+            pg.jwt_secret(None).is_err(),
+            "PostgreSQL needs an explicit secret"
+        );
+        assert!(pg.jwt_secret(Some("short")).is_err());
+    }
+}
