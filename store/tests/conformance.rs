@@ -858,7 +858,7 @@ async fn snapshots_match_full_replay(store: Store) {
     for i in 1..=10u32 {
         let changes = TaskChanges {
             title: Some(format!("title {i}")),
-            description: (i % 2 == 0).then(|| format!("d{i}")),
+            description: i.is_multiple_of(2).then(|| format!("d{i}")),
             priority: Some(i % 5),
             tags: (i == 4).then(|| vec!["four".into()]),
             ..Default::default()
