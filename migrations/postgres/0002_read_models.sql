@@ -10,9 +10,10 @@ CREATE TABLE projection_checkpoints (
 CREATE TABLE read_model_rows (
     model    text  NOT NULL,
     user_id  uuid  NOT NULL,
-    row_id   text  NOT NULL,
+    -- byte order ("C"): sort keys are built to sort as bytes, whatever the database's collation
+    row_id   text  COLLATE "C" NOT NULL,
     grp      text  NOT NULL,
-    sort_key text  NOT NULL,
+    sort_key text  COLLATE "C" NOT NULL,
     doc      jsonb NOT NULL,
     PRIMARY KEY (model, user_id, row_id)
 );

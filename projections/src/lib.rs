@@ -14,7 +14,7 @@ mod row;
 mod runner;
 pub mod task_list;
 
-pub use error::ProjectionError;
+pub use error::{PoisonEvent, ProjectionError};
 pub use freshness::Freshness;
 pub use projection::Projection;
 pub use read_models::{ReadModels, RowCursor};

@@ -146,7 +146,7 @@ impl ProjectionRunner {
                     continue;
                 }
                 Ok(None) => {}
-                Err(err @ ProjectionError::Poison { .. }) => {
+                Err(err @ ProjectionError::Poison(_)) => {
                     tracing::error!(projection = %model, error = %err, "projection stopped on a poison event");
                     return Err(err);
                 }

@@ -318,7 +318,7 @@ mod tests {
         };
         let orphan = event(Task::TYPE, None, serde_json::to_value(completed).unwrap());
         let err = TaskList.apply(&orphan, &mut RowSet::default()).unwrap_err();
-        assert!(matches!(err, ProjectionError::Poison { .. }), "{err:?}");
+        assert!(matches!(err, ProjectionError::Poison(_)), "{err:?}");
     }
 
     #[test]

@@ -15,7 +15,9 @@ use aggregates::task::{NewTask, Task, TaskChanges, TaskCommand};
 use chrono::{DateTime, TimeZone, Utc};
 use cqrs_es::persist::SerializedEvent;
 use projections::task_list::{TaskList, TaskStats, TaskView};
-use projections::{Freshness, ProjectionError, ProjectionRunner, ReadModels, RunnerHandle};
+use projections::{
+    Freshness, PoisonEvent, ProjectionError, ProjectionRunner, ReadModels, RunnerHandle,
+};
 use store::{AggregateStore, AppendBatch, Journal, Position, Store, meta};
 use tokio::time::{Instant, timeout};
 use uuid::Uuid;
@@ -666,14 +668,15 @@ async fn poison_event_stops_the_runner(store: Store) {
             "{attempt}: runner must end on the poison, got {ended:?}"
         );
         match handle.stop().await {
-            Err(ProjectionError::Poison {
-                projection,
-                position,
-                event_type,
-                aggregate_type,
-                aggregate_id,
-                ..
-            }) => {
+            Err(ProjectionError::Poison(poisoned)) => {
+                let PoisonEvent {
+                    projection,
+                    position,
+                    event_type,
+                    aggregate_type,
+                    aggregate_id,
+                    ..
+                } = *poisoned;
                 assert_eq!(projection, TaskList::model_name());
                 assert_eq!(position, poison, "{attempt}: names the poison's position");
                 assert_eq!(event_type, "Bogus");
@@ -699,7 +702,7 @@ async fn poison_event_stops_the_runner(store: Store) {
     // stepping by hand hits the same event
     let err = env.runner().step(before).await.expect_err("poison");
     assert!(
-        matches!(&err, ProjectionError::Poison { position, .. } if *position == poison),
+        matches!(&err, ProjectionError::Poison(p) if p.position == poison),
         "{err:?}"
     );
     assert!(err.to_string().contains("Bogus"), "{err}");
