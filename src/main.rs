@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use lifeos::config::parse_snapshots;
 use lifeos::{ServerConfig, StoreConfig};
@@ -102,8 +101,11 @@ async fn main() -> anyhow::Result<()> {
                 consistency_wait,
                 ..ServerConfig::new(store)
             };
+            // handlers first: a SIGTERM once "listening" is logged (or during startup) must
+            // stop the server cleanly, not kill the process with the default action
+            let stop = shutdown_signal();
             let server = lifeos::start(config).await?;
-            shutdown_signal().await;
+            stop.await;
             tracing::info!("shutting down: finishing in-flight commands");
             server.shutdown().await
         }
@@ -122,23 +124,31 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        tokio::signal::ctrl_c().await.context("SIGINT handler").ok();
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed by the call itself, not on the
+/// first poll, so signals arriving before the caller awaits are not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        async fn next(signal: Option<Signal>) {
+            match signal {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
             }
-            Err(_) => std::future::pending().await,
         }
-    };
+        let int = next(signal(SignalKind::interrupt()).ok());
+        let term = next(signal(SignalKind::terminate()).ok());
+        async move {
+            tokio::select! {
+                _ = int => {}
+                _ = term => {}
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    async {
+        tokio::signal::ctrl_c().await.ok();
     }
 }

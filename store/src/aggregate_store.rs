@@ -144,11 +144,25 @@ impl<A: Aggregate, J: Journal> AggregateStore<A, J> {
             attempt += 1;
             let mut context = self.load_aggregate(aggregate_id).await?;
             let sink = EventSink::default();
-            context
+            if let Err(refused) = context
                 .aggregate
                 .handle(command.clone(), services, &sink)
                 .await
-                .map_err(AggregateError::UserError)?;
+            {
+                // A concurrent attempt of this very command may have committed since the check
+                // above (the state we loaded, or reloaded after a conflict, already includes
+                // it): then the answer is its receipt, not the refusal its effect causes.
+                if let Some(key) = &key
+                    && let Some(receipt) = self.journal.receipt(key).await.map_err(into_agg)?
+                {
+                    return Ok(CommandOutcome {
+                        receipt,
+                        duplicate: true,
+                        envelopes: Vec::new(),
+                    });
+                }
+                return Err(AggregateError::UserError(refused));
+            }
             let events = sink.collect().await;
             match self
                 .commit_command(events, context, metadata.clone(), key.clone())

@@ -330,10 +330,12 @@ impl Journal for PgStore {
     }
 
     async fn head(&self) -> Result<Position, StoreError> {
+        // The text column needs its own name: unaliased it is called `transaction_id`, and ORDER
+        // BY would sort that text ("9999" after "10000") instead of the xid8 column.
         let row: Option<(i64, String)> = sqlx::query_as(
-            "SELECT global_position, transaction_id::text FROM events \
+            "SELECT global_position, transaction_id::text AS tx FROM events \
              WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-             ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+             ORDER BY events.transaction_id DESC, global_position DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?;

@@ -156,6 +156,49 @@ async fn slow_transaction_is_not_skipped() {
     drop_postgres_store(store).await;
 }
 
+/// Regression: `head()` sorted transaction ids as text (its `transaction_id::text` output column
+/// shadowed the column in ORDER BY), so once ids crossed 9999 -> 10000 it answered an old
+/// position for ever and readers waiting for the head stalled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_orders_transaction_ids_as_numbers() {
+    let Some(store) = fresh_postgres_store().await else {
+        return;
+    };
+    // Explicit (old, hence readable) transaction ids: 10 is written first, 9 second.
+    let mut ids = Vec::new();
+    for tx in ["10", "9"] {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                payload, metadata, event_id, user_id, recorded_at, transaction_id) \
+             VALUES ('counter', $1, 1, 'Added', '1', '{}', $2, $3, NULL, now(), $1::xid8)",
+        )
+        .bind(tx)
+        .bind(json!({ meta::EVENT_ID: id.to_string() }))
+        .bind(id)
+        .execute(pg(&store).pool())
+        .await
+        .expect("insert");
+        ids.push(id);
+    }
+    let head = store.head().await.expect("head");
+    assert_eq!(
+        head.tx, 10,
+        "the head is in the newest transaction, not the text-greatest"
+    );
+    assert_eq!(head.pos, 1);
+    let log = store.read_after(Position::START, 10).await.expect("read");
+    assert_eq!(
+        log.iter()
+            .map(|e| (e.position.tx, e.event_id))
+            .collect::<Vec<_>>(),
+        [(9, ids[1]), (10, ids[0])]
+    );
+    assert_eq!(log.last().map(|e| e.position), Some(head));
+    assert!(store.read_after(head, 10).await.expect("read").is_empty());
+    drop_postgres_store(store).await;
+}
+
 /// A tiny deterministic generator (xorshift64*) for the writers' choices.
 struct Rng(u64);
 
@@ -267,10 +310,15 @@ async fn concurrent_writers_tailing_reader_sees_everything_once() {
         end = end.max(last);
     }
     done_tx.send(Some(end)).expect("reader alive");
-    let seen = tokio::time::timeout(Duration::from_secs(120), reader)
-        .await
-        .expect("the reader caught up within 120 s")
-        .expect("reader task");
+    let seen = match tokio::time::timeout(Duration::from_secs(120), reader).await {
+        Ok(joined) => joined.expect("reader task"),
+        Err(_) => panic!(
+            "the reader did not catch up within 120 s: head {}, last written {end}; \
+             transactions holding the xmin horizon back: {:?}",
+            store.head().await.expect("head"),
+            xmin_holders(&store).await
+        ),
+    };
 
     let total = WRITERS * EVENTS_PER_WRITER;
     assert_eq!(written.len(), total);
@@ -314,6 +362,24 @@ async fn concurrent_writers_tailing_reader_sees_everything_once() {
     assert_eq!(store.head().await.expect("head"), end);
 
     drop_postgres_store(store).await;
+}
+
+/// The cluster's running transactions that have an id (any of them holds readers back).
+async fn xmin_holders(
+    store: &Store,
+) -> Vec<(
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+)> {
+    sqlx::query_as(
+        "SELECT datname::text, backend_xid::text, state, left(query, 120) FROM pg_stat_activity \
+         WHERE backend_xid IS NOT NULL ORDER BY xact_start",
+    )
+    .fetch_all(pg(store).pool())
+    .await
+    .unwrap_or_default()
 }
 
 /// An append through one `PgStore` wakes another one on the same database (LISTEN/NOTIFY), as

@@ -1,0 +1,290 @@
+//! Harness of the black-box tests: the real `lifeos` server started in process on
+//! `127.0.0.1:0`, over SQLite in a temp dir or over a fresh PostgreSQL database, with clients
+//! that send `authorization: Bearer <token>` for any user.
+
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use api_common::Auth;
+use lifeos::{RunningServer, ServerConfig, StoreConfig};
+use proto::v1::task_commands_client::TaskCommandsClient;
+use proto::v1::task_queries_client::TaskQueriesClient;
+use proto::v1::{CommandAck, CreateTaskRequest, ListTasksRequest, ListTasksResponse};
+use tempfile::TempDir;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+/// The JWT secret of PostgreSQL test servers (which must be given one explicitly).
+pub const PG_SECRET: &str = "lifeos integration tests: a secret of 32+ bytes";
+
+/// How long the harness waits for a server to start or stop before failing the test.
+const START_STOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// Which store a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Puts one `authorization` header (or none) on every request of a client.
+#[derive(Clone)]
+pub struct Bearer(Option<AsciiMetadataValue>);
+
+impl Bearer {
+    /// `authorization: Bearer <token>`.
+    pub fn token(token: &str) -> Self {
+        Self::header(&format!("Bearer {token}"))
+    }
+
+    /// `authorization: <value>` verbatim.
+    pub fn header(value: &str) -> Self {
+        Self(Some(value.parse().expect("header value is ASCII")))
+    }
+
+    /// No `authorization` header at all.
+    pub fn none() -> Self {
+        Self(None)
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A TaskCommands client with its caller's header.
+pub type Commands = TaskCommandsClient<InterceptedService<Channel, Bearer>>;
+/// A TaskQueries client with its caller's header.
+pub type Queries = TaskQueriesClient<InterceptedService<Channel, Bearer>>;
+
+/// A `lifeos` server running in this process, and what is needed to talk to it and restart it.
+pub struct TestServer {
+    backend: Backend,
+    config: ServerConfig,
+    secret: String,
+    server: Option<RunningServer>,
+    channel: Channel,
+    // the SQLite store (and its jwt-secret) lives here; kept until the test ends
+    dir: TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with the default configuration; `None` when the backend is PostgreSQL
+    /// and no server is reachable outside CI (the test should return early).
+    pub async fn start(backend: Backend) -> Option<TestServer> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestServer::start`], after `tweak` has adjusted the configuration.
+    pub async fn start_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Option<TestServer> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(store::testing::fresh_postgres_url().await?),
+        };
+        let mut config = ServerConfig::new(StoreConfig {
+            data_dir: dir.path().to_path_buf(),
+            database_url,
+        });
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        if backend == Backend::Postgres {
+            config.jwt_secret = Some(PG_SECRET.to_string());
+        }
+        tweak(&mut config);
+        // SQLite: generates <dir>/jwt-secret now; the server then reads the same file
+        let secret = config
+            .store
+            .jwt_secret(config.jwt_secret.as_deref())
+            .expect("JWT secret of the test server");
+        let (server, channel) = launch(&config).await;
+        Some(TestServer {
+            backend,
+            config,
+            secret,
+            server: Some(server),
+            channel,
+            dir,
+        })
+    }
+
+    /// The backend it runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The address it listens on now (a restart picks a new port).
+    pub fn addr(&self) -> SocketAddr {
+        self.server.as_ref().expect("server running").local_addr()
+    }
+
+    /// The JWT secret it verifies tokens with.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// Issues and verifies tokens with the server's secret.
+    pub fn auth(&self) -> Auth {
+        Auth::new(self.secret.as_bytes())
+    }
+
+    /// A token for `user`, valid for an hour.
+    pub fn token(&self, user: Uuid) -> String {
+        self.auth().issue(user, Duration::from_secs(3600))
+    }
+
+    /// A connected channel without any header.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// TaskCommands as `user`.
+    pub fn commands(&self, user: Uuid) -> Commands {
+        self.commands_with(Bearer::token(&self.token(user)))
+    }
+
+    /// TaskQueries as `user`.
+    pub fn queries(&self, user: Uuid) -> Queries {
+        self.queries_with(Bearer::token(&self.token(user)))
+    }
+
+    /// TaskCommands sending `bearer`.
+    pub fn commands_with(&self, bearer: Bearer) -> Commands {
+        TaskCommandsClient::with_interceptor(self.channel(), bearer)
+    }
+
+    /// TaskQueries sending `bearer`.
+    pub fn queries_with(&self, bearer: Bearer) -> Queries {
+        TaskQueriesClient::with_interceptor(self.channel(), bearer)
+    }
+
+    /// Shuts the server down (asserting a clean stop) and starts it again on the same store
+    /// and secret. Clients made before must be made again: the port changes.
+    pub async fn restart(&mut self) {
+        let server = self.server.take().expect("server running");
+        stop(server).await;
+        let (server, channel) = launch(&self.config).await;
+        self.server = Some(server);
+        self.channel = channel;
+    }
+
+    /// Shuts the server down (asserting a clean stop) and drops its PostgreSQL database.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            stop(server).await;
+        }
+        if let Some(url) = &self.config.store.database_url {
+            let store = store::Store::open(Some(url), self.dir.path())
+                .await
+                .expect("reopen the test database to drop it");
+            store::testing::drop_postgres_store(store).await;
+        }
+    }
+}
+
+async fn launch(config: &ServerConfig) -> (RunningServer, Channel) {
+    let server = tokio::time::timeout(START_STOP_LIMIT, lifeos::start(config.clone()))
+        .await
+        .expect("server started in time")
+        .expect("server starts");
+    let addr = server.local_addr();
+    assert!(addr.ip().is_loopback(), "listens on {addr}");
+    assert_ne!(addr.port(), 0, "an ephemeral port was assigned");
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("endpoint URI")
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("connect to the test server");
+    (server, channel)
+}
+
+async fn stop(server: RunningServer) {
+    tokio::time::timeout(START_STOP_LIMIT, server.shutdown())
+        .await
+        .expect("server stopped in time")
+        .expect("server stopped cleanly");
+}
+
+/// A CreateTask request with just a title.
+pub fn new_task(title: &str) -> CreateTaskRequest {
+    CreateTaskRequest {
+        title: title.to_string(),
+        ..Default::default()
+    }
+}
+
+/// Creates a task, asserting success.
+pub async fn create(commands: &mut Commands, request: CreateTaskRequest) -> CommandAck {
+    commands
+        .create_task(request)
+        .await
+        .expect("CreateTask succeeds")
+        .into_inner()
+}
+
+/// ListTasks, asserting success.
+pub async fn list(
+    queries: &mut Queries,
+    consistency_token: &str,
+    include_completed: bool,
+) -> ListTasksResponse {
+    queries
+        .list_tasks(ListTasksRequest {
+            consistency_token: consistency_token.to_string(),
+            include_completed,
+            ..Default::default()
+        })
+        .await
+        .expect("ListTasks succeeds")
+        .into_inner()
+}
+
+/// The task ids of a list page, in order.
+pub fn ids(page: &ListTasksResponse) -> Vec<&str> {
+    page.tasks.iter().map(|t| t.task_id.as_str()).collect()
+}
+
+/// [`ids`], owned.
+pub fn owned_ids(page: &ListTasksResponse) -> Vec<String> {
+    page.tasks.iter().map(|t| t.task_id.clone()).collect()
+}
+
+/// Asserts `status` is INVALID_ARGUMENT whose `google.rpc.BadRequest` names exactly `field`.
+pub fn assert_invalid_field(status: &Status, field: &str) {
+    assert_eq!(
+        status.code(),
+        Code::InvalidArgument,
+        "expected INVALID_ARGUMENT for {field}, got {status:?}"
+    );
+    let details = status.get_error_details();
+    let bad_request = details
+        .bad_request()
+        .unwrap_or_else(|| panic!("no google.rpc.BadRequest in {status:?}"));
+    let fields: Vec<&str> = bad_request
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
+    assert_eq!(fields, [field], "field violations of {status:?}");
+    assert!(
+        !bad_request.field_violations[0].description.is_empty(),
+        "a violation says what is wrong"
+    );
+}
