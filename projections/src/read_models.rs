@@ -38,22 +38,7 @@ impl ReadModels {
 
     /// The checkpoint of `model` (`Position::START` before its first batch).
     pub async fn checkpoint(&self, model: &str) -> Result<Position, ProjectionError> {
-        let sql = "SELECT tx, pos FROM projection_checkpoints WHERE projection = $1";
-        let row: Option<(i64, i64)> = match &self.store {
-            Store::Postgres(s) => {
-                sqlx::query_as(sql)
-                    .bind(model)
-                    .fetch_optional(s.pool())
-                    .await?
-            }
-            Store::Sqlite(s) => {
-                sqlx::query_as(sql)
-                    .bind(model)
-                    .fetch_optional(s.reader())
-                    .await?
-            }
-        };
-        Ok(row.map_or(Position::START, |(tx, pos)| Position { tx, pos }))
+        Ok(self.store.checkpoint(model).await?)
     }
 
     /// The stored rows among `keys` of `model`.
@@ -144,7 +129,7 @@ impl ReadModels {
                     .execute(&mut *tx)
                     .await?;
                 }
-                sqlx::query(UPSERT_CHECKPOINT)
+                sqlx::query(store::upsert_checkpoint_sql())
                     .bind(model)
                     .bind(checkpoint.tx)
                     .bind(checkpoint.pos)
@@ -185,7 +170,7 @@ impl ReadModels {
                         }
                     }
                 }
-                sqlx::query(UPSERT_CHECKPOINT)
+                sqlx::query(store::upsert_checkpoint_sql())
                     .bind(model)
                     .bind(checkpoint.tx)
                     .bind(checkpoint.pos)
@@ -260,10 +245,6 @@ impl ReadModels {
         }
     }
 }
-
-const UPSERT_CHECKPOINT: &str = "INSERT INTO projection_checkpoints (projection, tx, pos, updated_at) \
-     VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (projection) DO UPDATE SET tx = excluded.tx, pos = excluded.pos, updated_at = excluded.updated_at";
 
 fn decode_pg(row: &sqlx::postgres::PgRow) -> Result<Row, ProjectionError> {
     Ok(Row {

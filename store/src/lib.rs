@@ -11,8 +11,10 @@
 
 mod aggregate_store;
 mod backend;
+mod checkpoint;
 mod error;
 mod journal;
+mod lease;
 mod logged;
 mod migrations;
 mod position;
@@ -23,8 +25,10 @@ pub mod testing;
 
 pub use aggregate_store::{AggregateStore, CommandOutcome, SnapshotPolicy};
 pub use backend::Store;
+pub use checkpoint::upsert_checkpoint_sql;
 pub use error::StoreError;
 pub use journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
+pub use lease::Lease;
 pub use logged::{LoggedEvent, meta};
 pub use migrations::migrate;
 pub use position::Position;

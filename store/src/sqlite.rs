@@ -32,6 +32,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     wake: Arc<watch::Sender<u64>>,
+    leases: crate::lease::LocalLeases,
 }
 
 impl SqliteStore {
@@ -61,6 +62,7 @@ impl SqliteStore {
             writer,
             reader,
             wake: Arc::new(watch::channel(0).0),
+            leases: Default::default(),
         })
     }
 
@@ -72,6 +74,11 @@ impl SqliteStore {
     /// The pool for reads.
     pub fn reader(&self) -> &SqlitePool {
         &self.reader
+    }
+
+    /// The in-process leases of this file (one process owns an embedded store).
+    pub(crate) fn leases(&self) -> &crate::lease::LocalLeases {
+        &self.leases
     }
 
     /// Closes both pools, flushing the WAL.

@@ -56,6 +56,8 @@ conformance! {
         sqlite_snapshot_not_double_applied, postgres_snapshot_not_double_applied;
     wakeups_after_append => sqlite_wakeups_after_append, postgres_wakeups_after_append;
     migrate_is_idempotent => sqlite_migrate_is_idempotent, postgres_migrate_is_idempotent;
+    leases_are_exclusive => sqlite_leases_are_exclusive, postgres_leases_are_exclusive;
+    checkpoints_round_trip => sqlite_checkpoints_round_trip, postgres_checkpoints_round_trip;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1052,4 +1054,54 @@ async fn migrate_is_idempotent(store: Store) {
     );
     append_n(&store, "m-1", 2, 1).await;
     assert_eq!(event_count(&store).await, 3);
+}
+
+/// A lease has one holder; a standby takes it over once the holder lets go (drop or release).
+async fn leases_are_exclusive(store: Store) {
+    let first = store.try_lease("relay").await.unwrap().expect("free lease");
+    assert!(
+        store.try_lease("relay").await.unwrap().is_none(),
+        "held: no second holder"
+    );
+    let other = store.try_lease("projection:x").await.unwrap();
+    assert!(other.is_some(), "leases of other names are independent");
+    let standby = {
+        let store = store.clone();
+        tokio::spawn(async move { store.lease("relay", Duration::from_millis(10)).await })
+    };
+    assert!(
+        !standby.is_finished(),
+        "the standby waits while the lease is held"
+    );
+    drop(first);
+    let mut taken = tokio::time::timeout(Duration::from_secs(10), standby)
+        .await
+        .expect("standby took over within 10 s")
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.name(), "relay");
+    assert!(taken.is_held().await);
+    taken.release().await;
+    let again = tokio::time::timeout(
+        Duration::from_secs(10),
+        store.lease("relay", Duration::from_millis(10)),
+    )
+    .await
+    .expect("released lease is free again");
+    assert!(again.is_ok());
+}
+
+/// Named checkpoints start at the beginning and keep what was saved.
+async fn checkpoints_round_trip(store: Store) {
+    assert_eq!(
+        store.checkpoint("relay:test").await.unwrap(),
+        Position::START
+    );
+    let p = Position { tx: 7, pos: 42 };
+    store.save_checkpoint("relay:test", p).await.unwrap();
+    assert_eq!(store.checkpoint("relay:test").await.unwrap(), p);
+    let q = Position { tx: 8, pos: 43 };
+    store.save_checkpoint("relay:test", q).await.unwrap();
+    assert_eq!(store.checkpoint("relay:test").await.unwrap(), q);
+    assert_eq!(store.checkpoint("other").await.unwrap(), Position::START);
 }
