@@ -58,12 +58,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let backend = store.backend_name();
 
     let models = ReadModels::new(store.clone());
-    let runner = ProjectionRunner::new(Arc::new(TaskList), models.clone()).spawn();
-    let freshness = Freshness::new(
-        models.clone(),
-        TaskList::model_name(),
-        Some(runner.progress.clone()),
-    );
+    let task_list: Arc<dyn projections::Projection> = Arc::new(TaskList);
+    let runner = ProjectionRunner::new(task_list.clone(), models.clone()).spawn();
+    let freshness = Freshness::new(models.clone(), task_list, Some(runner.progress.clone()));
 
     let snapshots =
         |kind: &str| SnapshotPolicy::every(config.snapshots.get(kind).copied().unwrap_or(0));

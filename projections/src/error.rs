@@ -17,7 +17,7 @@ pub enum ProjectionError {
 }
 
 /// The event a projection stopped on, and why.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, thiserror::Error)]
 #[error(
     "projection {projection} cannot apply event {event_type} at {position} (aggregate {aggregate_type}/{aggregate_id}): {reason}"
 )]

@@ -10,13 +10,29 @@ mod error;
 mod freshness;
 mod projection;
 mod read_models;
+mod reader;
+pub mod replay;
 mod row;
 mod runner;
+pub mod status;
 pub mod task_list;
+
+use std::sync::Arc;
+
+/// Every projection of the engine (the server runs one runner for each).
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(task_list::TaskList)]
+}
+
+/// The projection called `name`.
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}
 
 pub use error::{PoisonEvent, ProjectionError};
 pub use freshness::Freshness;
 pub use projection::Projection;
 pub use read_models::{ReadModels, RowCursor};
+pub use reader::{MemoryRows, RowReader};
 pub use row::{Row, RowKey, RowSet};
 pub use runner::{ProjectionRunner, RunnerHandle};

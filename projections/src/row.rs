@@ -104,6 +104,11 @@ impl RowSet {
         }
     }
 
+    /// Every row present (loaded or written), for in-memory folds.
+    pub fn into_rows(self) -> Vec<Row> {
+        self.rows.into_values().flatten().collect()
+    }
+
     /// The changed rows: `(key, Some(row))` to upsert, `(key, None)` to delete.
     pub fn into_changes(mut self) -> Vec<(RowKey, Option<Row>)> {
         self.dirty

@@ -1,25 +1,35 @@
-//! The projection runner: log → rows + checkpoint, one transaction per batch.
+//! The projection runner: log → rows + checkpoint, one transaction per batch; one runner per
+//! projection across processes (a lease), blue-green rebuilds beside the live model.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use store::{Journal, Position};
+use serde_json::{Value, json};
+use store::{Journal, Lease, Position};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::status::{RunState, model_version};
 use crate::{Projection, ProjectionError, ReadModels, RowKey, RowSet};
+
+/// How often a standby runner retries the lease.
+const LEASE_RETRY: Duration = Duration::from_millis(500);
+/// How often the runner rewrites its status row and checks its lease.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Keeps one projection up to date with the log, in the background.
 pub struct ProjectionRunner {
     projection: Arc<dyn Projection>,
     models: ReadModels,
     batch_size: usize,
+    rebuild_batch_size: usize,
     idle_poll: Duration,
 }
 
 /// A running projection: its progress, and how to stop it.
 pub struct RunnerHandle {
-    /// The position the read model has applied (its checkpoint), updated after every batch.
+    /// The position the active read model has applied (its checkpoint), updated after every
+    /// batch; `Position::START` while the runner waits as a standby.
     pub progress: watch::Receiver<Position>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), ProjectionError>>,
@@ -44,6 +54,20 @@ impl RunnerHandle {
     }
 }
 
+/// The generation being built beside the active one.
+struct Build {
+    model: String,
+    checkpoint: Position,
+    applied: u64,
+    total: u64,
+}
+
+/// Why the inner loop ended.
+enum Exit {
+    Stopped,
+    LeaseLost,
+}
+
 impl ProjectionRunner {
     /// A runner for `projection` writing into `models`.
     pub fn new(projection: Arc<dyn Projection>, models: ReadModels) -> Self {
@@ -51,17 +75,25 @@ impl ProjectionRunner {
             projection,
             models,
             batch_size: 500,
+            rebuild_batch_size: 5_000,
             idle_poll: Duration::from_millis(250),
         }
     }
 
-    /// Events read and applied per transaction (default 500).
+    /// Events read and applied per transaction while following the log (default 500).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
         self
     }
 
-    /// Starts the runner on the current tokio runtime.
+    /// Events per transaction while building a new generation (default 5 000).
+    pub fn rebuild_batch_size(mut self, n: usize) -> Self {
+        self.rebuild_batch_size = n.max(1);
+        self
+    }
+
+    /// Starts the runner on the current tokio runtime. It waits as a hot standby until it holds
+    /// the projection's lease.
     pub fn spawn(self) -> RunnerHandle {
         let (progress_tx, progress) = watch::channel(Position::START);
         let (stop, stop_rx) = watch::channel(false);
@@ -73,16 +105,28 @@ impl ProjectionRunner {
         }
     }
 
-    /// Applies at most one batch after `checkpoint`; returns the new checkpoint, or None when the
-    /// log has nothing newer.
+    /// Applies at most one batch after `checkpoint` to the active model; returns the new
+    /// checkpoint, or None when the log has nothing newer.
     pub async fn step(&self, checkpoint: Position) -> Result<Option<Position>, ProjectionError> {
-        let model = self.projection.model();
-        let events = self
+        let model = self.models.active_model(self.projection.as_ref()).await?;
+        Ok(self
+            .step_model(&model, checkpoint, self.batch_size)
+            .await?
+            .map(|(p, _)| p))
+    }
+
+    /// One batch into `model`: returns the new checkpoint and the number of events applied.
+    async fn step_model(
+        &self,
+        model: &str,
+        checkpoint: Position,
+        batch_size: usize,
+    ) -> Result<Option<(Position, u64)>, ProjectionError> {
+        let mut events = self
             .models
             .store()
-            .read_after(checkpoint, self.batch_size)
+            .read_after(checkpoint, batch_size)
             .await?;
-        let mut events = events;
         loop {
             let Some(last) = events.last().map(|e| e.position) else {
                 return Ok(None);
@@ -93,7 +137,7 @@ impl ProjectionRunner {
                 .collect();
             keys.sort();
             keys.dedup();
-            let mut rows = RowSet::new(self.models.load(&model, &keys).await?);
+            let mut rows = RowSet::new(self.models.load(model, &keys).await?);
             let failed = events.iter().enumerate().find_map(|(i, event)| {
                 self.projection
                     .apply(event, &mut rows)
@@ -103,9 +147,9 @@ impl ProjectionRunner {
             match failed {
                 None => {
                     self.models
-                        .commit(&model, &rows.into_changes(), last)
+                        .commit(model, &rows.into_changes(), last)
                         .await?;
-                    return Ok(Some(last));
+                    return Ok(Some((last, events.len() as u64)));
                 }
                 // Commit the events before the one that failed (from freshly loaded rows: the
                 // failed apply may have changed some), so the projection stops exactly on it.
@@ -120,38 +164,84 @@ impl ProjectionRunner {
         progress: watch::Sender<Position>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), ProjectionError> {
-        let model = self.projection.model();
+        let name = self.projection.name();
+        let lease_name = format!("projection:{name}");
+        loop {
+            let lease = tokio::select! {
+                lease = self.models.store().lease(&lease_name, LEASE_RETRY) => lease,
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            };
+            let lease = match lease {
+                Ok(lease) => lease,
+                Err(err) => {
+                    tracing::warn!(projection = name, error = %err, "cannot take the projection lease; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(LEASE_RETRY) => continue,
+                        _ = stop.wait_for(|s| *s) => return Ok(()),
+                    }
+                }
+            };
+            tracing::info!(projection = name, "projection runner holds its lease");
+            match self.lead(lease, &progress, &mut stop).await? {
+                Exit::Stopped => {
+                    tracing::info!(projection = name, "projection stopped");
+                    return Ok(());
+                }
+                Exit::LeaseLost => {
+                    tracing::warn!(projection = name, "projection lease lost; back to standby");
+                }
+            }
+        }
+    }
+
+    /// Follows the log while holding the lease.
+    async fn lead(
+        &self,
+        mut lease: Lease,
+        progress: &watch::Sender<Position>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Exit, ProjectionError> {
+        let name = self.projection.name();
         let mut wake = self.models.store().wakeups();
+        let mut live_model = self.models.active_model(self.projection.as_ref()).await?;
+        let mut live = self.models.checkpoint(&live_model).await?;
+        progress.send_replace(live);
+        let mut build = None;
+        if model_version(&live_model) != Some(self.projection.version()) {
+            tracing::info!(projection = name, from = %live_model, "new projection version: building it beside the live one");
+            build = Some(self.start_build().await?);
+        }
+        self.report(&live_model, &build, 0.0, None).await?;
         let mut backoff = Duration::from_millis(50);
-        let mut checkpoint = None;
+        let mut heartbeat = Instant::now();
+        let mut applied_since = 0u64;
         loop {
             if *stop.borrow() {
-                tracing::info!(projection = %model, "projection stopped");
-                return Ok(());
+                return Ok(Exit::Stopped);
             }
             wake.borrow_and_update();
-            let result = match checkpoint {
-                None => self.models.checkpoint(&model).await.map(|p| {
-                    checkpoint = Some(p);
-                    progress.send_replace(p);
-                    Some(p)
-                }),
-                Some(cp) => self.step(cp).await,
-            };
-            match result {
-                Ok(Some(p)) => {
-                    checkpoint = Some(p);
-                    progress.send_replace(p);
+            if build.is_none() && self.models.take_rebuild_request(name).await? {
+                tracing::info!(projection = name, "rebuild requested");
+                build = Some(self.start_build().await?);
+                self.report(&live_model, &build, 0.0, None).await?;
+            }
+            let result = self.advance(&mut live_model, &mut live, &mut build).await;
+            let progressed = match result {
+                Ok(n) => {
+                    progress.send_replace(live);
                     backoff = Duration::from_millis(50);
-                    continue;
+                    applied_since += n;
+                    n > 0
                 }
-                Ok(None) => {}
-                Err(err @ ProjectionError::Poison(_)) => {
-                    tracing::error!(projection = %model, error = %err, "projection stopped on a poison event");
-                    return Err(err);
+                Err(ProjectionError::Poison(poison)) => {
+                    tracing::error!(projection = name, error = %poison, "projection stopped on a poison event");
+                    let detail = json!({ "error": *poison.clone() });
+                    self.report_state(&live_model, RunState::Stopped, &detail, 0.0)
+                        .await?;
+                    return Err(ProjectionError::Poison(poison));
                 }
                 Err(err) => {
-                    tracing::warn!(projection = %model, error = %err, retry_in = ?backoff, "projection batch failed; retrying");
+                    tracing::warn!(projection = name, error = %err, retry_in = ?backoff, "projection batch failed; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = stop.changed() => {}
@@ -159,12 +249,115 @@ impl ProjectionRunner {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
+            };
+            if heartbeat.elapsed() >= HEARTBEAT {
+                let rate = applied_since as f64 / heartbeat.elapsed().as_secs_f64();
+                self.report(&live_model, &build, rate, None).await?;
+                heartbeat = Instant::now();
+                applied_since = 0;
+                if !lease.is_held().await {
+                    return Ok(Exit::LeaseLost);
+                }
             }
-            tokio::select! {
-                _ = wake.changed() => {}
-                _ = tokio::time::sleep(self.idle_poll) => {}
-                _ = stop.changed() => {}
+            if !progressed {
+                tokio::select! {
+                    _ = wake.changed() => {}
+                    _ = tokio::time::sleep(self.idle_poll) => {}
+                    _ = stop.changed() => {}
+                }
             }
         }
+    }
+
+    /// One live batch, then one rebuild batch (so a rebuild never stalls the live model);
+    /// switches to the new generation once it has caught up. Returns the events applied.
+    async fn advance(
+        &self,
+        live_model: &mut String,
+        live: &mut Position,
+        build: &mut Option<Build>,
+    ) -> Result<u64, ProjectionError> {
+        let mut applied = 0;
+        if let Some((p, n)) = self.step_model(live_model, *live, self.batch_size).await? {
+            *live = p;
+            applied += n;
+        }
+        let Some(b) = build else {
+            return Ok(applied);
+        };
+        match self
+            .step_model(&b.model, b.checkpoint, self.rebuild_batch_size)
+            .await?
+        {
+            Some((p, n)) => {
+                b.checkpoint = p;
+                b.applied += n;
+                applied += n;
+            }
+            None => {
+                // Caught up with everything readable: from now on the new generation is the
+                // live one. Queries switch with one statement; the old rows go afterwards.
+                let name = self.projection.name();
+                self.models.activate(name, &b.model).await?;
+                let old = std::mem::replace(live_model, b.model.clone());
+                *live = b.checkpoint;
+                tracing::info!(projection = name, from = %old, to = %live_model, events = b.applied, "switched to the rebuilt model");
+                *build = None;
+                self.models.drop_model(&old).await?;
+                self.report(live_model, build, 0.0, None).await?;
+            }
+        }
+        Ok(applied)
+    }
+
+    async fn start_build(&self) -> Result<Build, ProjectionError> {
+        let generation = chrono::Utc::now().timestamp_millis();
+        let model = format!("{}#{generation}", self.projection.model());
+        // a generation left half-built by a crash is never reused: start clean
+        self.models.drop_model(&model).await?;
+        let total = self.models.store().count_after(Position::START).await?;
+        Ok(Build {
+            model,
+            checkpoint: Position::START,
+            applied: 0,
+            total,
+        })
+    }
+
+    async fn report(
+        &self,
+        live_model: &str,
+        build: &Option<Build>,
+        rate: f64,
+        error: Option<Value>,
+    ) -> Result<(), ProjectionError> {
+        let (state, detail) = match (build, error) {
+            (_, Some(error)) => (RunState::Stopped, json!({ "error": error })),
+            (Some(b), None) => {
+                let percent = if b.total == 0 {
+                    100.0
+                } else {
+                    (b.applied as f64 * 100.0 / b.total as f64).min(100.0)
+                };
+                (
+                    RunState::Rebuilding,
+                    json!({ "building": b.model, "percent": percent, "applied": b.applied, "total": b.total }),
+                )
+            }
+            (None, None) => (RunState::Live, json!({})),
+        };
+        self.report_state(live_model, state, &detail, rate).await
+    }
+
+    async fn report_state(
+        &self,
+        live_model: &str,
+        state: RunState,
+        detail: &Value,
+        rate: f64,
+    ) -> Result<(), ProjectionError> {
+        self.models
+            .put_status(self.projection.name(), live_model, state, detail, rate)
+            .await
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use store::LoggedEvent;
 use uuid::Uuid;
 
-use crate::{Projection, ProjectionError, ReadModels, Row, RowCursor, RowKey, RowSet};
+use crate::{Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet};
 
 /// Row group of open tasks.
 pub const OPEN: &str = "open";
@@ -71,12 +71,12 @@ impl TaskList {
 
     /// One task of `user_id` (None when absent, deleted, or someone else's).
     pub async fn get(
-        models: &ReadModels,
+        rows: &impl RowReader,
         user_id: Uuid,
         task_id: Uuid,
     ) -> Result<Option<TaskView>, ProjectionError> {
-        let row = models
-            .get(&Self::model_name(), user_id, &task_id.to_string())
+        let row = rows
+            .get_row(&TaskList, &RowKey::new(user_id, task_id.to_string()))
             .await?;
         row.filter(|r| r.grp != STATS)
             .map(|r| r.decode())
@@ -86,7 +86,7 @@ impl TaskList {
     /// A page of `user_id`'s tasks after `cursor`, open first by due then priority; completed
     /// ones too when `include_completed`. Returns the page and the cursor of the next one.
     pub async fn list(
-        models: &ReadModels,
+        rows: &impl RowReader,
         user_id: Uuid,
         include_completed: bool,
         cursor: Option<&RowCursor>,
@@ -97,25 +97,27 @@ impl TaskList {
         } else {
             &[OPEN]
         };
-        let mut rows = models
-            .list(&Self::model_name(), user_id, groups, cursor, page_size + 1)
+        let mut page = rows
+            .list_rows(&TaskList, user_id, groups, cursor, page_size + 1)
             .await?;
-        let next = if rows.len() > page_size {
-            rows.truncate(page_size);
-            rows.last().map(|r| RowCursor {
+        let next = if page.len() > page_size {
+            page.truncate(page_size);
+            page.last().map(|r| RowCursor {
                 sort_key: r.sort_key.clone(),
                 row_id: r.key.row_id.clone(),
             })
         } else {
             None
         };
-        let tasks = rows.iter().map(Row::decode).collect::<Result<_, _>>()?;
+        let tasks = page.iter().map(Row::decode).collect::<Result<_, _>>()?;
         Ok((tasks, next))
     }
 
     /// The counters of `user_id`.
-    pub async fn stats(models: &ReadModels, user_id: Uuid) -> Result<TaskStats, ProjectionError> {
-        let row = models.get(&Self::model_name(), user_id, STATS_ROW).await?;
+    pub async fn stats(rows: &impl RowReader, user_id: Uuid) -> Result<TaskStats, ProjectionError> {
+        let row = rows
+            .get_row(&TaskList, &RowKey::new(user_id, STATS_ROW))
+            .await?;
         Ok(row.map(|r| r.decode()).transpose()?.unwrap_or_default())
     }
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use cqrs_es::persist::SerializedEvent;
 use projections::task_list::{TaskList, TaskStats, TaskView};
 use projections::{
-    Freshness, PoisonEvent, ProjectionError, ProjectionRunner, ReadModels, RunnerHandle,
+    Freshness, PoisonEvent, Projection, ProjectionError, ProjectionRunner, ReadModels, RunnerHandle,
 };
 use store::{AggregateStore, AppendBatch, Journal, Position, Store, meta};
 use tokio::time::{Instant, timeout};
@@ -738,13 +738,13 @@ async fn freshness_waits_bounded(store: Store) {
     let env = Env::new(store);
     let user = Uuid::now_v7();
     let handle = env.runner().spawn();
-    let model = TaskList::model_name();
+    let projection: Arc<dyn Projection> = Arc::new(TaskList);
     let local = Freshness::new(
         env.models.clone(),
-        model.clone(),
+        projection.clone(),
         Some(handle.progress.clone()),
     );
-    let stored = Freshness::new(env.models.clone(), model.clone(), None);
+    let stored = Freshness::new(env.models.clone(), projection.clone(), None);
 
     let (a, p) = env.create(user, new_task("fresh", None, 0)).await;
     assert!(
@@ -784,7 +784,7 @@ async fn freshness_waits_bounded(store: Store) {
     // the runner gone, a local freshness falls back to the stored checkpoint
     let progress = handle.progress.clone();
     stop(handle).await;
-    let orphan = Freshness::new(env.models.clone(), model, Some(progress));
+    let orphan = Freshness::new(env.models.clone(), projection, Some(progress));
     assert!(orphan.wait_for(p, limit).await.expect("wait"));
     assert!(!orphan.wait_for(beyond, limit).await.expect("wait"));
     let (_, unprojected) = env.create(user, new_task("no runner", None, 0)).await;

@@ -2,12 +2,14 @@
 
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use serde_json::Value;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
 use crate::postgres::PgStore;
@@ -61,6 +63,30 @@ impl Store {
         }
     }
 
+    /// How many readable events come after `after` in the log (a reader's lag).
+    pub async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
+        let n: i64 = match self {
+            Store::Postgres(s) => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM events \
+                     WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
+                       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
+                )
+                .bind(after.tx.to_string())
+                .bind(after.pos)
+                .fetch_one(s.pool())
+                .await?
+            }
+            Store::Sqlite(s) => {
+                sqlx::query_scalar("SELECT count(*) FROM events WHERE global_position > $1")
+                    .bind(after.pos)
+                    .fetch_one(s.reader())
+                    .await?
+            }
+        };
+        Ok(n as u64)
+    }
+
     /// Closes the connection pools.
     pub async fn close(&self) {
         match self {
@@ -83,6 +109,15 @@ impl Journal for Store {
         limit: usize,
     ) -> Result<Vec<LoggedEvent>, StoreError> {
         dispatch!(self, s => s.read_after(after, limit).await)
+    }
+    async fn read_user_after(
+        &self,
+        user_id: Uuid,
+        after: Position,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        dispatch!(self, s => s.read_user_after(user_id, after, until, limit).await)
     }
     async fn head(&self) -> Result<Position, StoreError> {
         dispatch!(self, s => s.head().await)

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -90,6 +91,16 @@ pub trait Journal: PersistedEventRepository + Clone + Send + Sync + 'static {
     fn read_after(
         &self,
         after: Position,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<LoggedEvent>, StoreError>> + Send;
+
+    /// Like [`read_after`](Journal::read_after), only the events of `user_id` recorded at or
+    /// before `until` (when given): one user's history, for replay and as-of queries.
+    fn read_user_after(
+        &self,
+        user_id: Uuid,
+        after: Position,
+        until: Option<DateTime<Utc>>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<LoggedEvent>, StoreError>> + Send;
 

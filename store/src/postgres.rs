@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
@@ -14,6 +14,7 @@ use serde_json::Value;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Row, query};
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
 use crate::logged::stamp;
@@ -324,6 +325,30 @@ impl Journal for PgStore {
         .bind(after.tx.to_string())
         .bind(after.pos)
         .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::decode_logged).collect()
+    }
+
+    async fn read_user_after(
+        &self,
+        user_id: Uuid,
+        after: Position,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let rows = query(&format!(
+            "{SELECT_LOGGED} \
+             WHERE user_id = $4 AND ($5::timestamptz IS NULL OR recorded_at <= $5) \
+               AND (transaction_id, global_position) > ($1::text::xid8, $2) \
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id, global_position LIMIT $3"
+        ))
+        .bind(after.tx.to_string())
+        .bind(after.pos)
+        .bind(limit as i64)
+        .bind(user_id)
+        .bind(until)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(Self::decode_logged).collect()

@@ -149,6 +149,11 @@ impl SqliteStore {
     }
 }
 
+/// RFC 3339 in UTC with a fixed nine-digit fraction, so the text sorts like the time.
+fn sortable_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
 fn parse_uuid(s: String) -> Result<Uuid, StoreError> {
     Uuid::parse_str(&s).map_err(|e| StoreError::Corrupt(format!("uuid {s:?}: {e}")))
 }
@@ -207,7 +212,7 @@ impl Journal for SqliteStore {
             .bind(ev.metadata.to_string())
             .bind(s.event_id.to_string())
             .bind(s.user_id.map(|u| u.to_string()))
-            .bind(s.recorded_at.to_rfc3339())
+            .bind(sortable_time(s.recorded_at))
             .fetch_one(&mut *tx)
             .await
             .map_err(is_version_conflict)?;
@@ -277,6 +282,29 @@ impl Journal for SqliteStore {
         )
         .bind(after.pos)
         .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::decode_logged).collect()
+    }
+
+    async fn read_user_after(
+        &self,
+        user_id: Uuid,
+        after: Position,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let rows = query(
+            "SELECT global_position, event_id, user_id, recorded_at, aggregate_type, aggregate_id, \
+                sequence, event_type, event_version, payload, metadata \
+             FROM events WHERE user_id = $3 AND ($4 IS NULL OR recorded_at <= $4) \
+               AND global_position > $1 \
+             ORDER BY global_position LIMIT $2",
+        )
+        .bind(after.pos)
+        .bind(limit as i64)
+        .bind(user_id.to_string())
+        .bind(until.map(sortable_time))
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(Self::decode_logged).collect()
