@@ -4,7 +4,12 @@ use std::path::PathBuf;
 
 use prost::Message as _;
 
-const PROTOS: &[&str] = &["lifeos/v1/common.proto", "lifeos/v1/tasks.proto"];
+const PROTOS: &[&str] = &[
+    "lifeos/v1/common.proto",
+    "lifeos/v1/tasks.proto",
+    "lifeos/v1/history.proto",
+    "lifeos/v1/admin.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");

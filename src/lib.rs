@@ -6,3 +6,4 @@ pub mod server;
 
 pub use config::{ServerConfig, StoreConfig};
 pub use server::{RunningServer, start};
+pub mod commands;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use lifeos::commands;
+use lifeos::commands::replay::Format;
 use lifeos::config::parse_snapshots;
 use lifeos::{ServerConfig, StoreConfig};
 use uuid::Uuid;
@@ -60,6 +62,27 @@ enum Command {
     },
     /// Apply pending schema migrations and exit.
     Migrate,
+    /// Inspect and rebuild read models.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionsAction,
+    },
+    /// Print one user's read models as of a moment, folded in memory from the log (the live
+    /// read models are not touched).
+    Replay {
+        /// The user's UUID.
+        #[arg(long)]
+        user: Uuid,
+        /// Leave out events recorded after this RFC 3339 time (e.g. 2026-03-03T23:59:59Z).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only the read models of these pillars (comma-separated, e.g. tasks,focus).
+        #[arg(long = "pillar", value_delimiter = ',')]
+        pillars: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Print a bearer token for a user, signed with the configured secret.
     Token {
         /// The user's UUID.
@@ -72,6 +95,29 @@ enum Command {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsAction {
+    /// Each projection's version, active model and state.
+    List,
+    /// Each projection's checkpoint, head, lag (events and seconds), state and rate.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild a read model blue-green (beside the live one; queries switch when it caught up).
+    Rebuild {
+        /// The projection's name (see `lifeos projections list`).
+        name: String,
+    },
+}
+
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e}), e.g. 2026-03-03T23:59:59Z"))
 }
 
 #[tokio::main]
@@ -114,6 +160,35 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied ({})", store.backend_name());
             store.close().await;
             Ok(())
+        }
+        Command::Projections { action } => {
+            let store = store.open_migrated().await?;
+            let result = match action {
+                ProjectionsAction::List => commands::projections::reports(&store)
+                    .await
+                    .and_then(|r| commands::projections::print_reports(&r, false, false)),
+                ProjectionsAction::Status { json } => commands::projections::reports(&store)
+                    .await
+                    .and_then(|r| commands::projections::print_reports(&r, json, true)),
+                ProjectionsAction::Rebuild { name } => {
+                    commands::projections::rebuild(&store, &name)
+                        .await
+                        .map(|model| println!("{name}: queries read {model}"))
+                }
+            };
+            store.close().await;
+            result
+        }
+        Command::Replay {
+            user,
+            until,
+            pillars,
+            format,
+        } => {
+            let store = store.open_migrated().await?;
+            let replay = commands::replay::replay(&store, user, until, &pillars).await;
+            store.close().await;
+            commands::replay::print(&replay?, format)
         }
         Command::Token { user, ttl, roles } => {
             let secret = store.jwt_secret(cli.store.jwt_secret.as_deref())?;

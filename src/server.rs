@@ -1,18 +1,20 @@
 //! `lifeos serve`: migrations, the projection runner and the gRPC API in one process.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use aggregates::task::Task;
 use anyhow::Context;
 use api_common::Auth;
 use command_api::TaskCommandService;
 use cqrs_es::Aggregate;
+use projections::Projection as _;
 use projections::task_list::TaskList;
 use projections::{Freshness, ProjectionRunner, ReadModels};
+use proto::v1::admin_server::AdminServer;
+use proto::v1::history_server::HistoryServer;
 use proto::v1::task_commands_server::TaskCommandsServer;
 use proto::v1::task_queries_server::TaskQueriesServer;
-use query_api::{ReadYourWrites, TaskQueryService};
+use query_api::{AdminService, HistoryService, ReadYourWrites, TaskQueryService};
 use store::{AggregateStore, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -58,9 +60,22 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let backend = store.backend_name();
 
     let models = ReadModels::new(store.clone());
-    let task_list: Arc<dyn projections::Projection> = Arc::new(TaskList);
-    let runner = ProjectionRunner::new(task_list.clone(), models.clone()).spawn();
-    let freshness = Freshness::new(models.clone(), task_list, Some(runner.progress.clone()));
+    let runners: Vec<_> = projections::all()
+        .into_iter()
+        .map(|p| (p.clone(), ProjectionRunner::new(p, models.clone()).spawn()))
+        .collect();
+    let freshness_of = |name: &str| {
+        let (projection, runner) = runners
+            .iter()
+            .find(|(p, _)| p.name() == name)
+            .expect("every projection has a runner");
+        Freshness::new(
+            models.clone(),
+            projection.clone(),
+            Some(runner.progress.clone()),
+        )
+    };
+    let freshness = freshness_of(TaskList.name());
 
     let snapshots =
         |kind: &str| SnapshotPolicy::every(config.snapshots.get(kind).copied().unwrap_or(0));
@@ -68,9 +83,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         AggregateStore::<Task, _>::new(store.clone()).with_snapshots(snapshots(Task::TYPE)),
     );
     let task_queries = TaskQueryService::new(
-        models,
+        models.clone(),
         ReadYourWrites::new(freshness, config.consistency_wait),
     );
+    let history = HistoryService::new(store.clone());
+    let admin = AdminService::new(models);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -78,6 +95,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await;
     health_reporter
         .set_serving::<TaskQueriesServer<TaskQueryService>>()
+        .await;
+    health_reporter
+        .set_serving::<HistoryServer<HistoryService>>()
+        .await;
+    health_reporter
+        .set_serving::<AdminServer<AdminService>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -100,7 +123,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                 task_commands,
                 auth.clone(),
             ))
-            .add_service(TaskQueriesServer::with_interceptor(task_queries, auth))
+            .add_service(TaskQueriesServer::with_interceptor(
+                task_queries,
+                auth.clone(),
+            ))
+            .add_service(HistoryServer::with_interceptor(history, auth.clone()))
+            .add_service(AdminServer::with_interceptor(admin, auth))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = signal.await;
             })
@@ -108,7 +136,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         health_reporter
             .set_not_serving::<TaskCommandsServer<TaskCommandService>>()
             .await;
-        let stopped = runner.stop().await;
+        let mut stopped = Ok(());
+        for (projection, runner) in runners {
+            if let Err(err) = runner.stop().await {
+                tracing::error!(projection = projection.name(), error = %err, "projection runner had stopped");
+                stopped = Err(err);
+            }
+        }
         store.close().await;
         tracing::info!("lifeos stopped");
         served.context("gRPC server failed")?;

@@ -364,7 +364,7 @@ async fn titles_and_get(channel: Channel, token: &str, task_id: &str) -> Vec<Str
     let task = queries
         .get_task(GetTaskRequest {
             task_id: task_id.into(),
-            consistency_token: String::new(),
+            ..Default::default()
         })
         .await
         .expect("GetTask")

@@ -71,6 +71,7 @@ fn get(task_id: &str, consistency_token: &str) -> GetTaskRequest {
     GetTaskRequest {
         task_id: task_id.to_string(),
         consistency_token: consistency_token.to_string(),
+        ..Default::default()
     }
 }
 

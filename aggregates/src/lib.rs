@@ -9,3 +9,16 @@ pub mod task;
 
 pub use error::DomainError;
 pub use issued::Issued;
+
+/// The pillar an aggregate type belongs to: the name clients filter on and the bus routes by
+/// (`task` → `tasks`). Unknown types are their own pillar.
+///
+/// ```
+/// assert_eq!(aggregates::pillar_of("task"), "tasks");
+/// ```
+pub fn pillar_of(aggregate_type: &str) -> &str {
+    match aggregate_type {
+        "task" => "tasks",
+        other => other,
+    }
+}

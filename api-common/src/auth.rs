@@ -32,7 +32,28 @@ pub struct Caller {
     pub roles: Vec<String>,
 }
 
+/// The role that may read any user's history (replay).
+pub const ANALYST: &str = "analyst";
+/// The role that may operate the engine (projection status, rebuilds).
+pub const ADMIN: &str = "admin";
+
 impl Caller {
+    /// Whether the token carries `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// PERMISSION_DENIED unless the token carries `role`.
+    pub fn require_role(&self, role: &str) -> Result<(), Status> {
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!(
+                "needs a token with the {role} role"
+            )))
+        }
+    }
+
     /// The caller of `request`, as the interceptor left it (UNAUTHENTICATED if absent).
     pub fn of<T>(request: &Request<T>) -> Result<Caller, Status> {
         request

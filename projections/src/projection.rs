@@ -15,6 +15,9 @@ pub trait Projection: Send + Sync + 'static {
     /// Version of the fold; a new version is a new model built from the start of the log.
     fn version(&self) -> u32;
 
+    /// The aggregate types whose events this projection reads (e.g. `["task"]`).
+    fn reads(&self) -> &'static [&'static str];
+
     /// `<name>@<version>`: the model the rows and the checkpoint are stored under.
     fn model(&self) -> String {
         format!("{}@{}", self.name(), self.version())

@@ -148,6 +148,10 @@ impl Projection for TaskList {
         1
     }
 
+    fn reads(&self) -> &'static [&'static str] {
+        &[Task::TYPE]
+    }
+
     fn keys(&self, event: &LoggedEvent) -> Vec<RowKey> {
         match (event.aggregate_type.as_str(), event.user_id) {
             (Task::TYPE, Some(user)) => vec![

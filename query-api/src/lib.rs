@@ -1,8 +1,12 @@
 //! gRPC query services over the read models, with optional read-your-writes: a query carrying a
 //! command's consistency token waits (bounded) until the read model has applied that command.
 
+mod admin;
 mod consistency;
+mod history;
 mod tasks;
 
+pub use admin::AdminService;
 pub use consistency::ReadYourWrites;
+pub use history::HistoryService;
 pub use tasks::TaskQueryService;

@@ -1,13 +1,15 @@
 //! `lifeos.v1.TaskQueries`: the task_list read model over gRPC.
 
-use api_common::time::to_timestamp;
+use api_common::time::{from_timestamp, to_timestamp};
 use api_common::{Caller, invalid_argument, parse_uuid_field};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use projections::replay::replay_user;
 use projections::task_list::{TaskList, TaskView};
-use projections::{ProjectionError, ReadModels, RowCursor};
+use projections::{MemoryRows, Projection, ProjectionError, ReadModels, RowCursor};
 use proto::v1::task_queries_server::TaskQueries;
 use proto::v1::{GetTaskRequest, ListTasksRequest, ListTasksResponse, Task};
+use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use crate::ReadYourWrites;
@@ -31,6 +33,38 @@ impl TaskQueryService {
             models,
             consistency,
         }
+    }
+}
+
+/// Where a query is answered from: the live model, or the caller's history replayed to `as_of`.
+enum Source {
+    Live,
+    AsOf(MemoryRows),
+}
+
+impl TaskQueryService {
+    async fn source(
+        &self,
+        caller: &Caller,
+        as_of: Option<&prost_types::Timestamp>,
+    ) -> Result<Source, Status> {
+        let Some(ts) = as_of else {
+            return Ok(Source::Live);
+        };
+        let until = from_timestamp("as_of", ts)?;
+        let projections: [Arc<dyn Projection>; 1] = [Arc::new(TaskList)];
+        let mut replay = replay_user(
+            self.models.store(),
+            &projections,
+            caller.user_id,
+            Some(until),
+            |_| {},
+        )
+        .await
+        .map_err(read_error)?;
+        Ok(Source::AsOf(
+            replay.models.remove(TaskList.name()).unwrap_or_default(),
+        ))
     }
 }
 
@@ -82,10 +116,12 @@ impl TaskQueries for TaskQueryService {
         let r = request.into_inner();
         let task_id = parse_uuid_field("task_id", &r.task_id)?;
         self.consistency.wait(&r.consistency_token).await?;
-        let view = TaskList::get(&self.models, caller.user_id, task_id)
-            .await
-            .map_err(read_error)?
-            .ok_or_else(|| Status::not_found(format!("task {task_id} not found")))?;
+        let view = match self.source(&caller, r.as_of.as_ref()).await? {
+            Source::Live => TaskList::get(&self.models, caller.user_id, task_id).await,
+            Source::AsOf(rows) => TaskList::get(&rows, caller.user_id, task_id).await,
+        }
+        .map_err(read_error)?
+        .ok_or_else(|| Status::not_found(format!("task {task_id} not found")))?;
         Ok(Response::new(to_proto(view)))
     }
 
@@ -107,18 +143,20 @@ impl TaskQueries for TaskQueryService {
         };
         let cursor = decode_cursor(&r.page_token)?;
         self.consistency.wait(&r.consistency_token).await?;
-        let (tasks, next) = TaskList::list(
-            &self.models,
-            caller.user_id,
-            r.include_completed,
-            cursor.as_ref(),
-            page_size as usize,
-        )
-        .await
-        .map_err(read_error)?;
-        let stats = TaskList::stats(&self.models, caller.user_id)
-            .await
-            .map_err(read_error)?;
+        let (include, size) = (r.include_completed, page_size as usize);
+        let user = caller.user_id;
+        let (page, stats) = match self.source(&caller, r.as_of.as_ref()).await? {
+            Source::Live => (
+                TaskList::list(&self.models, user, include, cursor.as_ref(), size).await,
+                TaskList::stats(&self.models, user).await,
+            ),
+            Source::AsOf(rows) => (
+                TaskList::list(&rows, user, include, cursor.as_ref(), size).await,
+                TaskList::stats(&rows, user).await,
+            ),
+        };
+        let (tasks, next) = page.map_err(read_error)?;
+        let stats = stats.map_err(read_error)?;
         Ok(Response::new(ListTasksResponse {
             tasks: tasks.into_iter().map(to_proto).collect(),
             next_page_token: next.as_ref().map(encode_cursor).unwrap_or_default(),

@@ -2,21 +2,18 @@
 //! sharing a store; the others wait as hot standbys and take over when the holder goes away.
 //!
 //! On PostgreSQL a lease is a session advisory lock held on a connection of its own: when the
-//! holding process dies, its connection closes and the lock is free. An embedded SQLite store
-//! belongs to one process, so there a lease is an in-process lock.
+//! holding process dies, its connection closes and the lock is free. On an embedded SQLite store
+//! it is an exclusive lock on a file beside the database (`<db>.lease-<name>`), which the
+//! operating system also frees when the holder dies; it excludes other processes (a CLI rebuild
+//! beside a running server) and other holders in the same process alike.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Postgres};
 
 use crate::{Store, StoreError};
-
-/// The names leased in this process on an embedded store.
-#[derive(Clone, Default)]
-pub(crate) struct LocalLeases(Arc<Mutex<HashSet<String>>>);
 
 /// A held lease; dropping it releases it.
 pub struct Lease {
@@ -26,7 +23,8 @@ pub struct Lease {
 
 enum Holder {
     Postgres(Option<PoolConnection<Postgres>>),
-    Local(LocalLeases),
+    /// The locked lease file: held only to keep the lock (closing it unlocks).
+    File(#[allow(dead_code)] File),
 }
 
 impl std::fmt::Debug for Lease {
@@ -46,7 +44,7 @@ impl Lease {
         match &mut self.holder {
             Holder::Postgres(Some(conn)) => conn.ping().await.is_ok(),
             Holder::Postgres(None) => false,
-            Holder::Local(_) => true,
+            Holder::File(_) => true,
         }
     }
 
@@ -75,9 +73,7 @@ impl Drop for Lease {
                     });
                 }
             }
-            Holder::Local(leases) => {
-                leases.0.lock().expect("lease registry").remove(&self.name);
-            }
+            Holder::File(_) => {} // closing the file releases the lock
         }
     }
 }
@@ -99,16 +95,32 @@ impl Store {
                 }))
             }
             Store::Sqlite(s) => {
-                let leases = s.leases().clone();
-                let fresh = leases
-                    .0
-                    .lock()
-                    .expect("lease registry")
-                    .insert(name.to_string());
-                Ok(fresh.then(|| Lease {
-                    name: name.to_string(),
-                    holder: Holder::Local(leases),
-                }))
+                let safe: String = name
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let mut path = s.path().as_os_str().to_owned();
+                path.push(format!(".lease-{safe}"));
+                let file = OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| lease_file_error(&path, e))?;
+                match file.try_lock() {
+                    Ok(()) => Ok(Some(Lease {
+                        name: name.to_string(),
+                        holder: Holder::File(file),
+                    })),
+                    Err(TryLockError::WouldBlock) => Ok(None),
+                    Err(TryLockError::Error(e)) => Err(lease_file_error(&path, e)),
+                }
             }
         }
     }
@@ -122,4 +134,10 @@ impl Store {
             tokio::time::sleep(retry).await;
         }
     }
+}
+
+fn lease_file_error(path: &std::ffi::OsStr, err: std::io::Error) -> StoreError {
+    StoreError::Unavailable(sqlx::Error::Configuration(
+        format!("lease file {}: {err}", path.to_string_lossy()).into(),
+    ))
 }

@@ -32,7 +32,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     wake: Arc<watch::Sender<u64>>,
-    leases: crate::lease::LocalLeases,
+    path: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -62,7 +62,7 @@ impl SqliteStore {
             writer,
             reader,
             wake: Arc::new(watch::channel(0).0),
-            leases: Default::default(),
+            path: path.to_path_buf(),
         })
     }
 
@@ -76,9 +76,9 @@ impl SqliteStore {
         &self.reader
     }
 
-    /// The in-process leases of this file (one process owns an embedded store).
-    pub(crate) fn leases(&self) -> &crate::lease::LocalLeases {
-        &self.leases
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Closes both pools, flushing the WAL.
