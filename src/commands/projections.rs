@@ -119,7 +119,8 @@ async fn follow(
     projection: &dyn Projection,
     before: &str,
 ) -> anyhow::Result<String> {
-    let mut progress = Progress::new(&format!("rebuilding {}", projection.name()), None);
+    let label = format!("rebuilding {}", projection.name());
+    let mut progress: Option<Progress> = None;
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
     loop {
         ticker.tick().await;
@@ -139,10 +140,16 @@ async fn follow(
                     .and_then(|v| v.as_u64())
                     .unwrap_or(0);
                 let total = status.detail.get("total").and_then(|v| v.as_u64());
-                progress.update(applied, total);
+                // the bar (with rate and ETA) starts once the runner knows the total
+                progress
+                    .get_or_insert_with(|| Progress::new(&label, total))
+                    .update(applied, total);
             }
             RunState::Live if status.active_model != before && !status.rebuild_requested => {
-                progress.finish(&format!("done: queries now read {}", status.active_model));
+                let done = format!("done: queries now read {}", status.active_model);
+                progress
+                    .unwrap_or_else(|| Progress::new(&label, None))
+                    .finish(&done);
                 return Ok(status.active_model);
             }
             RunState::Live => {}
