@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "lifeos/v1/tasks.proto",
     "lifeos/v1/history.proto",
     "lifeos/v1/admin.proto",
+    "lifeos/v1/events.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

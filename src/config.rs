@@ -101,10 +101,18 @@ pub struct ServerConfig {
     pub snapshots: HashMap<String, u64>,
     /// How long a query waits for its consistency token.
     pub consistency_wait: Duration,
+    /// What this process does.
+    pub roles: Roles,
+    /// NATS server (JetStream) for the event relay and the request/reply API; None: the
+    /// in-process bus.
+    pub nats_url: Option<String>,
+    /// How long JetStream keeps published events (the log keeps them for ever).
+    pub events_max_age: Duration,
 }
 
 impl ServerConfig {
-    /// Defaults for `store`: 127.0.0.1:50051, no snapshots, 5 s consistency wait.
+    /// Defaults for `store`: 127.0.0.1:50051, every role, no NATS, no snapshots, 5 s
+    /// consistency wait.
     pub fn new(store: StoreConfig) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
@@ -112,7 +120,68 @@ impl ServerConfig {
             jwt_secret: None,
             snapshots: HashMap::new(),
             consistency_wait: Duration::from_secs(5),
+            roles: Roles::all(),
+            nats_url: None,
+            events_max_age: Duration::from_secs(30 * 24 * 3600),
         }
+    }
+}
+
+/// The roles of one `lifeos serve` process: several processes sharing a PostgreSQL (and NATS)
+/// split them; the embedded default runs them all. Every process serves gRPC health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// The gRPC API (and the NATS request/reply API when NATS is configured).
+    pub api: bool,
+    /// The projection runners (one active per projection across processes, others standby).
+    pub projector: bool,
+    /// The event relay to the bus (one active across processes, others standby).
+    pub relay: bool,
+}
+
+impl Roles {
+    /// Every role: the embedded default.
+    pub fn all() -> Self {
+        Self {
+            api: true,
+            projector: true,
+            relay: true,
+        }
+    }
+}
+
+impl std::str::FromStr for Roles {
+    type Err = String;
+
+    /// Parses `api,projector,relay` (any non-empty subset).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut roles = Roles {
+            api: false,
+            projector: false,
+            relay: false,
+        };
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "api" => roles.api = true,
+                "projector" => roles.projector = true,
+                "relay" => roles.relay = true,
+                other => {
+                    return Err(format!(
+                        "unknown role {other:?}: expected api, projector or relay"
+                    ));
+                }
+            }
+        }
+        if roles
+            == (Roles {
+                api: false,
+                projector: false,
+                relay: false,
+            })
+        {
+            return Err("at least one role: api, projector, relay".to_string());
+        }
+        Ok(roles)
     }
 }
 
@@ -137,6 +206,18 @@ pub fn parse_snapshots(text: &str) -> Result<HashMap<String, u64>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_parse_or_name_the_bad_one() {
+        let r: Roles = "api, relay".parse().unwrap();
+        assert!(r.api && r.relay && !r.projector);
+        assert_eq!(
+            "api,projector,relay".parse::<Roles>().unwrap(),
+            Roles::all()
+        );
+        assert!("api,cook".parse::<Roles>().unwrap_err().contains("cook"));
+        assert!("".parse::<Roles>().is_err());
+    }
 
     #[test]
     fn snapshot_flags_parse_or_name_the_bad_part() {

@@ -13,7 +13,14 @@ use uuid::Uuid;
 
 /// LifeOS: one event log for tasks, focus, calendar, habits, finance, health and journal.
 #[derive(Parser)]
-#[command(name = "lifeos", version, about)]
+#[command(
+    name = "lifeos",
+    version,
+    about,
+    after_help = "Environment: LIFEOS_LOG sets the log filter (tracing syntax, e.g. `info` or \
+                  `lifeos=debug,sqlx=warn`; default `info,sqlx=warn`). Every flag above also \
+                  reads the LIFEOS_* variable shown beside it."
+)]
 struct Cli {
     #[command(flatten)]
     store: StoreArgs,
@@ -48,7 +55,8 @@ struct StoreArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run migrations, the projection runner and the gRPC API until SIGINT/SIGTERM.
+    /// Run migrations and this process's roles (gRPC API, projection runners, event relay)
+    /// until SIGINT/SIGTERM.
     Serve {
         /// Address to listen on.
         #[arg(long, env = "LIFEOS_LISTEN", default_value = "127.0.0.1:50051")]
@@ -56,6 +64,17 @@ enum Command {
         /// Snapshot frequency per aggregate type, e.g. `task=100`.
         #[arg(long, env = "LIFEOS_SNAPSHOTS", default_value = "", value_parser = parse_snapshots)]
         snapshots: std::collections::HashMap<String, u64>,
+        /// What this process does (any of api, projector, relay). Processes sharing one
+        /// PostgreSQL split them; one projector and one relay are active at a time, others wait.
+        #[arg(long, env = "LIFEOS_ROLES", default_value = "api,projector,relay")]
+        roles: lifeos::config::Roles,
+        /// NATS server with JetStream: committed events are published there as CloudEvents and
+        /// the request/reply API is served on it. Without it, events go to an in-process bus.
+        #[arg(long, env = "LIFEOS_NATS_URL")]
+        nats_url: Option<String>,
+        /// How long the JetStream stream LIFEOS_EVENTS keeps events (the log keeps them all).
+        #[arg(long, env = "LIFEOS_EVENTS_MAX_AGE", default_value = "30days", value_parser = humantime::parse_duration)]
+        events_max_age: Duration,
         /// Longest wait of a query for its consistency token (e.g. 5s, 500ms).
         #[arg(long, env = "LIFEOS_CONSISTENCY_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
         consistency_wait: Duration,
@@ -138,12 +157,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve {
             listen,
             snapshots,
+            roles,
+            nats_url,
+            events_max_age,
             consistency_wait,
         } => {
             let config = ServerConfig {
                 listen,
                 jwt_secret: cli.store.jwt_secret,
                 snapshots,
+                roles,
+                nats_url,
+                events_max_age,
                 consistency_wait,
                 ..ServerConfig::new(store)
             };

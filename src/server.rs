@@ -1,21 +1,16 @@
-//! `lifeos serve`: migrations, the projection runner and the gRPC API in one process.
+//! `lifeos serve`: migrations, then the roles of this process (API, projection runners) behind
+//! one gRPC listener.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use aggregates::task::Task;
+use bus::{
+    CloudEvent, InProcessBus, JetStreamConfig, JetStreamPublisher, Publisher, Relay, RelayHandle,
+};
+
 use anyhow::Context;
 use api_common::Auth;
-use command_api::TaskCommandService;
-use cqrs_es::Aggregate;
-use projections::Projection as _;
-use projections::task_list::TaskList;
 use projections::{Freshness, ProjectionRunner, ReadModels};
-use proto::v1::admin_server::AdminServer;
-use proto::v1::history_server::HistoryServer;
-use proto::v1::task_commands_server::TaskCommandsServer;
-use proto::v1::task_queries_server::TaskQueriesServer;
-use query_api::{AdminService, HistoryService, ReadYourWrites, TaskQueryService};
-use store::{AggregateStore, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -23,11 +18,14 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::ServerConfig;
+use crate::api::ApiServices;
+use crate::status::EngineStatus;
 
 /// A server started by [`start`].
 pub struct RunningServer {
     addr: SocketAddr,
     backend: &'static str,
+    events: Option<InProcessBus>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -36,6 +34,12 @@ impl RunningServer {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The in-process event bus (without NATS): every committed event as a CloudEvent, the
+    /// same envelope NATS subscribers get. Subscribe before the events you want are relayed.
+    pub fn events(&self) -> Option<tokio::sync::broadcast::Receiver<Arc<CloudEvent>>> {
+        self.events.as_ref().map(InProcessBus::subscribe)
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -51,97 +55,132 @@ impl RunningServer {
     }
 }
 
-/// Opens and migrates the store, starts the projection runner and serves gRPC on
-/// `config.listen` until [`RunningServer::shutdown`].
+/// Opens and migrates the store, starts what `config.roles` asks for (projection runners, the
+/// API) and serves gRPC on `config.listen` (health and reflection always) until
+/// [`RunningServer::shutdown`].
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let secret = config.store.jwt_secret(config.jwt_secret.as_deref())?;
     let auth = Auth::new(secret.as_bytes());
     let store = config.store.open_migrated().await?;
     let backend = store.backend_name();
-
     let models = ReadModels::new(store.clone());
-    let runners: Vec<_> = projections::all()
-        .into_iter()
-        .map(|p| (p.clone(), ProjectionRunner::new(p, models.clone()).spawn()))
-        .collect();
+
+    // projector: one runner per projection (standby when another process holds it)
+    let runners: Vec<_> = if config.roles.projector {
+        projections::all()
+            .into_iter()
+            .map(|p| (p.clone(), ProjectionRunner::new(p, models.clone()).spawn()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let freshness_of = |name: &str| {
-        let (projection, runner) = runners
+        let projection = projections::by_name(name).expect("a known projection");
+        let local = runners
             .iter()
             .find(|(p, _)| p.name() == name)
-            .expect("every projection has a runner");
-        Freshness::new(
-            models.clone(),
-            projection.clone(),
-            Some(runner.progress.clone()),
-        )
+            .map(|(_, runner)| runner.progress.clone());
+        Freshness::new(models.clone(), projection, local)
     };
-    let freshness = freshness_of(TaskList.name());
-
-    let snapshots =
-        |kind: &str| SnapshotPolicy::every(config.snapshots.get(kind).copied().unwrap_or(0));
-    let task_commands = TaskCommandService::new(
-        AggregateStore::<Task, _>::new(store.clone()).with_snapshots(snapshots(Task::TYPE)),
-    );
-    let task_queries = TaskQueryService::new(
-        models.clone(),
-        ReadYourWrites::new(freshness, config.consistency_wait),
-    );
-    let history = HistoryService::new(store.clone());
-    let admin = AdminService::new(models);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<TaskCommandsServer<TaskCommandService>>()
-        .await;
-    health_reporter
-        .set_serving::<TaskQueriesServer<TaskQueryService>>()
-        .await;
-    health_reporter
-        .set_serving::<HistoryServer<HistoryService>>()
-        .await;
-    health_reporter
-        .set_serving::<AdminServer<AdminService>>()
-        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("reflection service")?;
+    // the bus: NATS JetStream when configured, else in process
+    let nats = match &config.nats_url {
+        Some(url) => Some(
+            bus::async_nats::ConnectOptions::new()
+                .name("lifeos")
+                .retry_on_initial_connect()
+                .connect(url.as_str())
+                .await
+                .with_context(|| format!("NATS at {url}"))?,
+        ),
+        None => None,
+    };
+    let in_process = nats.is_none().then(InProcessBus::default);
+    let relay = if config.roles.relay {
+        let publisher: Arc<dyn Publisher> = match (&nats, &in_process) {
+            (Some(client), _) => Arc::new(JetStreamPublisher::new(
+                client.clone(),
+                JetStreamConfig {
+                    max_age: config.events_max_age,
+                    ..JetStreamConfig::default()
+                },
+            )?),
+            (None, Some(bus)) => Arc::new(bus.clone()),
+            (None, None) => unreachable!("an in-process bus exists without NATS"),
+        };
+        Some(Relay::new(store.clone(), publisher).spawn())
+    } else {
+        None
+    };
+
+    let mut router = Server::builder()
+        .add_service(health)
+        .add_service(reflection);
+    let mut nats_api = None;
+    if config.roles.api {
+        let api = ApiServices::new(
+            &store,
+            &config.snapshots,
+            config.consistency_wait,
+            freshness_of,
+        );
+        if let Some(client) = &nats {
+            let status = EngineStatus::new(
+                store.clone(),
+                relay.as_ref().map(RelayHandle::status),
+                Some(client.clone()),
+            );
+            let tasks = (api.task_commands.clone(), api.task_queries.clone());
+            nats_api = Some(
+                nats_api::start(client.clone(), auth.clone(), tasks, status)
+                    .await
+                    .context("NATS request/reply API")?,
+            );
+        }
+        router = api.mount(router, &auth, &health_reporter).await;
+    }
 
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, backend, "lifeos listening on {addr}");
+    tracing::info!(%addr, backend, roles = ?config.roles, "lifeos listening on {addr}");
 
     let (shutdown, signal) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let served = Server::builder()
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(TaskCommandsServer::with_interceptor(
-                task_commands,
-                auth.clone(),
-            ))
-            .add_service(TaskQueriesServer::with_interceptor(
-                task_queries,
-                auth.clone(),
-            ))
-            .add_service(HistoryServer::with_interceptor(history, auth.clone()))
-            .add_service(AdminServer::with_interceptor(admin, auth))
+        let served = router
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = signal.await;
             })
             .await;
         health_reporter
-            .set_not_serving::<TaskCommandsServer<TaskCommandService>>()
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
+        if let Some(api) = nats_api
+            && let Err(err) = api.stop().await
+        {
+            tracing::warn!(error = %err, "NATS API did not stop cleanly");
+        }
         let mut stopped = Ok(());
         for (projection, runner) in runners {
             if let Err(err) = runner.stop().await {
                 tracing::error!(projection = projection.name(), error = %err, "projection runner had stopped");
                 stopped = Err(err);
             }
+        }
+        if let Some(relay) = relay
+            && let Err(err) = relay.stop().await
+        {
+            tracing::warn!(error = %err, "event relay did not stop cleanly");
+        }
+        if let Some(client) = nats {
+            let _ = client.flush().await;
         }
         store.close().await;
         tracing::info!("lifeos stopped");
@@ -152,6 +191,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     Ok(RunningServer {
         addr,
         backend,
+        events: in_process,
         shutdown,
         task,
     })

@@ -6,4 +6,5 @@ pub mod status;
 
 pub use auth::{Auth, Caller};
 pub use status::{invalid_argument, parse_consistency_token, parse_uuid_field};
+pub mod metrics;
 pub mod time;

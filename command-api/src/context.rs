@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use aggregates::{DomainError, Issued};
+use api_common::metrics::COUNTERS;
 use api_common::{Caller, invalid_argument, status::command_status};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
@@ -132,7 +133,14 @@ where
         let outcome = aggregates
             .execute(aggregate_id, command, services, context.metadata, key)
             .await
-            .map_err(command_status)?;
+            .map_err(|err| {
+                match &err {
+                    cqrs_es::AggregateError::UserError(_) => COUNTERS.rejected(),
+                    _ => COUNTERS.failed(),
+                }
+                command_status(err)
+            })?;
+        COUNTERS.committed(outcome.receipt.event_ids.len(), outcome.duplicate);
         let receipt = outcome.receipt;
         tracing::info!(
             version = receipt.version,

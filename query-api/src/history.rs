@@ -6,8 +6,10 @@ use aggregates::pillar_of;
 use api_common::auth::ANALYST;
 use api_common::time::{from_timestamp, to_timestamp};
 use api_common::{Caller, invalid_argument, parse_uuid_field};
+use proto::v1::event_stream_server::EventStream;
 use proto::v1::history_server::History;
-use proto::v1::{HistoryEvent, ReplayUserEventsRequest};
+use proto::v1::{HistoryEvent, ReplayUserEventsRequest, SubscribeRequest};
+use std::time::Duration;
 use store::{Journal, LoggedEvent, Position, Store};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -16,7 +18,10 @@ use tonic::{Request, Response, Status};
 /// Events read from the log per round trip of a replay stream.
 const BATCH: usize = 500;
 
-/// The History service.
+/// How long a live subscription waits for a wake-up before looking at the log anyway.
+const LIVE_POLL: Duration = Duration::from_millis(500);
+
+/// The History and EventStream services (both read the log itself, not a read model).
 #[derive(Clone)]
 pub struct HistoryService {
     store: Store,
@@ -106,6 +111,68 @@ impl History for HistoryService {
                     if tx.send(Ok(to_proto(event))).await.is_err() {
                         return; // the client went away
                     }
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+fn wanted(pillars: &HashSet<String>, event: &LoggedEvent) -> bool {
+    pillars.is_empty() || pillars.contains(pillar_of(&event.aggregate_type))
+}
+
+#[tonic::async_trait]
+impl EventStream for HistoryService {
+    type SubscribeStream = ReceiverStream<Result<HistoryEvent, Status>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let caller = Caller::of(&request)?;
+        let r = request.into_inner();
+        let mut after = if r.from_position.is_empty() {
+            self.store
+                .head()
+                .await
+                .map_err(|e| api_common::status::store_status(&e))?
+        } else {
+            r.from_position
+                .parse()
+                .map_err(|_| invalid_argument("from_position", "is not a log position"))?
+        };
+        let pillars: HashSet<String> = r.pillars.into_iter().collect();
+        let store = self.store.clone();
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            let mut wake = store.wakeups();
+            loop {
+                wake.borrow_and_update();
+                let batch = match store
+                    .read_user_after(caller.user_id, after, None, BATCH)
+                    .await
+                {
+                    Ok(batch) => batch,
+                    Err(err) => {
+                        let _ = tx.send(Err(api_common::status::store_status(&err))).await;
+                        return;
+                    }
+                };
+                if let Some(last) = batch.last().map(|e| e.position) {
+                    after = last;
+                    for event in batch.into_iter().filter(|e| wanted(&pillars, e)) {
+                        if tx.send(Ok(to_proto(event))).await.is_err() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                // caught up: wait for the next append (or the client leaving)
+                tokio::select! {
+                    _ = wake.changed() => {}
+                    _ = tokio::time::sleep(LIVE_POLL) => {}
+                    _ = tx.closed() => return,
                 }
             }
         });

@@ -1,0 +1,91 @@
+//! The `api` role: every gRPC service of the engine, built once, added to the server.
+
+use std::time::Duration;
+
+use aggregates::task::Task;
+use api_common::Auth;
+use command_api::TaskCommandService;
+use cqrs_es::Aggregate;
+use projections::{Freshness, ReadModels};
+use proto::v1::admin_server::AdminServer;
+use proto::v1::event_stream_server::EventStreamServer;
+use proto::v1::history_server::HistoryServer;
+use proto::v1::task_commands_server::TaskCommandsServer;
+use proto::v1::task_queries_server::TaskQueriesServer;
+use query_api::{AdminService, HistoryService, ReadYourWrites, TaskQueryService};
+use std::collections::HashMap;
+use store::{AggregateStore, SnapshotPolicy, Store};
+use tonic::transport::server::Router;
+use tonic_health::server::HealthReporter;
+
+/// The engine's gRPC services (commands, queries, history, admin).
+#[derive(Clone)]
+pub struct ApiServices {
+    /// Tasks pillar commands.
+    pub task_commands: TaskCommandService,
+    /// Tasks pillar queries.
+    pub task_queries: TaskQueryService,
+    /// History and EventStream (the log itself).
+    pub history: HistoryService,
+    /// Projection status and rebuilds.
+    pub admin: AdminService,
+}
+
+impl ApiServices {
+    /// Builds the services over `store`; `freshness_of(projection)` says how queries wait for
+    /// a projection's consistency tokens.
+    pub fn new(
+        store: &Store,
+        snapshots: &HashMap<String, u64>,
+        consistency_wait: Duration,
+        freshness_of: impl Fn(&str) -> Freshness,
+    ) -> Self {
+        let models = ReadModels::new(store.clone());
+        let snapshot =
+            |kind: &str| SnapshotPolicy::every(snapshots.get(kind).copied().unwrap_or(0));
+        Self {
+            task_commands: TaskCommandService::new(
+                AggregateStore::<Task, _>::new(store.clone()).with_snapshots(snapshot(Task::TYPE)),
+            ),
+            task_queries: TaskQueryService::new(
+                models.clone(),
+                ReadYourWrites::new(freshness_of("task_list"), consistency_wait),
+            ),
+            history: HistoryService::new(store.clone()),
+            admin: AdminService::new(models),
+        }
+    }
+
+    /// Adds every service, each behind the bearer-token check, and marks them serving.
+    pub async fn mount(self, router: Router, auth: &Auth, health: &HealthReporter) -> Router {
+        health
+            .set_serving::<TaskCommandsServer<TaskCommandService>>()
+            .await;
+        health
+            .set_serving::<TaskQueriesServer<TaskQueryService>>()
+            .await;
+        health.set_serving::<HistoryServer<HistoryService>>().await;
+        health
+            .set_serving::<EventStreamServer<HistoryService>>()
+            .await;
+        health.set_serving::<AdminServer<AdminService>>().await;
+        router
+            .add_service(TaskCommandsServer::with_interceptor(
+                self.task_commands,
+                auth.clone(),
+            ))
+            .add_service(TaskQueriesServer::with_interceptor(
+                self.task_queries,
+                auth.clone(),
+            ))
+            .add_service(HistoryServer::with_interceptor(
+                self.history.clone(),
+                auth.clone(),
+            ))
+            .add_service(EventStreamServer::with_interceptor(
+                self.history,
+                auth.clone(),
+            ))
+            .add_service(AdminServer::with_interceptor(self.admin, auth.clone()))
+    }
+}
