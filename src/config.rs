@@ -108,6 +108,9 @@ pub struct ServerConfig {
     pub nats_url: Option<String>,
     /// How long JetStream keeps published events (the log keeps them for ever).
     pub events_max_age: Duration,
+    /// First subject token on NATS: `<prefix>.events.*`, `<prefix>.commands.*`,
+    /// `<prefix>.queries.*`, `<prefix>.system.*`, stream `<PREFIX>_EVENTS` (default `lifeos`).
+    pub nats_prefix: String,
 }
 
 impl ServerConfig {
@@ -123,6 +126,7 @@ impl ServerConfig {
             roles: Roles::all(),
             nats_url: None,
             events_max_age: Duration::from_secs(30 * 24 * 3600),
+            nats_prefix: "lifeos".to_string(),
         }
     }
 }

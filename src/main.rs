@@ -75,6 +75,10 @@ enum Command {
         /// How long the JetStream stream LIFEOS_EVENTS keeps events (the log keeps them all).
         #[arg(long, env = "LIFEOS_EVENTS_MAX_AGE", default_value = "30days", value_parser = humantime::parse_duration)]
         events_max_age: Duration,
+        /// First NATS subject token: <prefix>.events.*, <prefix>.commands.*, <prefix>.queries.*,
+        /// <prefix>.system.*; the stream is <PREFIX>_EVENTS.
+        #[arg(long, env = "LIFEOS_NATS_PREFIX", default_value = "lifeos")]
+        nats_prefix: String,
         /// Longest wait of a query for its consistency token (e.g. 5s, 500ms).
         #[arg(long, env = "LIFEOS_CONSISTENCY_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
         consistency_wait: Duration,
@@ -160,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
             roles,
             nats_url,
             events_max_age,
+            nats_prefix,
             consistency_wait,
         } => {
             let config = ServerConfig {
@@ -169,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
                 roles,
                 nats_url,
                 events_max_age,
+                nats_prefix,
                 consistency_wait,
                 ..ServerConfig::new(store)
             };

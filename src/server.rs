@@ -107,6 +107,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             (Some(client), _) => Arc::new(JetStreamPublisher::new(
                 client.clone(),
                 JetStreamConfig {
+                    stream: format!(
+                        "{}_EVENTS",
+                        config.nats_prefix.to_uppercase().replace(['.', '-'], "_")
+                    ),
+                    subject_prefix: format!("{}.events", config.nats_prefix),
                     max_age: config.events_max_age,
                     ..JetStreamConfig::default()
                 },
@@ -136,9 +141,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                 relay.as_ref().map(RelayHandle::status),
                 Some(client.clone()),
             );
-            let tasks = (api.task_commands.clone(), api.task_queries.clone());
+            let routes =
+                nats_api::tasks::routes(api.task_commands.clone(), api.task_queries.clone());
             nats_api = Some(
-                nats_api::start(client.clone(), auth.clone(), tasks, status)
+                nats_api::NatsApi::builder(client.clone(), auth.clone(), status)
+                    .prefix(config.nats_prefix.clone())
+                    .routes(routes)
+                    .start()
                     .await
                     .context("NATS request/reply API")?,
             );
