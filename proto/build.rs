@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "lifeos/v1/history.proto",
     "lifeos/v1/admin.proto",
     "lifeos/v1/events.proto",
+    "lifeos/v1/preferences.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,14 +2,16 @@
 
 use std::time::Duration;
 
+use aggregates::preferences::UserPreferences;
 use aggregates::task::Task;
 use api_common::Auth;
-use command_api::TaskCommandService;
+use command_api::{PreferencesService, TaskCommandService};
 use cqrs_es::Aggregate;
 use projections::{Freshness, ReadModels};
 use proto::v1::admin_server::AdminServer;
 use proto::v1::event_stream_server::EventStreamServer;
 use proto::v1::history_server::HistoryServer;
+use proto::v1::preferences_server::PreferencesServer;
 use proto::v1::task_commands_server::TaskCommandsServer;
 use proto::v1::task_queries_server::TaskQueriesServer;
 use query_api::{AdminService, HistoryService, ReadYourWrites, TaskQueryService};
@@ -25,6 +27,8 @@ pub struct ApiServices {
     pub task_commands: TaskCommandService,
     /// Tasks pillar queries.
     pub task_queries: TaskQueryService,
+    /// The user's preferences.
+    pub preferences: PreferencesService,
     /// History and EventStream (the log itself).
     pub history: HistoryService,
     /// Projection status and rebuilds.
@@ -51,6 +55,10 @@ impl ApiServices {
                 models.clone(),
                 ReadYourWrites::new(freshness_of("task_list"), consistency_wait),
             ),
+            preferences: PreferencesService::new(
+                AggregateStore::<UserPreferences, _>::new(store.clone())
+                    .with_snapshots(snapshot(UserPreferences::TYPE)),
+            ),
             history: HistoryService::new(store.clone()),
             admin: AdminService::new(models),
         }
@@ -64,6 +72,9 @@ impl ApiServices {
         health
             .set_serving::<TaskQueriesServer<TaskQueryService>>()
             .await;
+        health
+            .set_serving::<PreferencesServer<PreferencesService>>()
+            .await;
         health.set_serving::<HistoryServer<HistoryService>>().await;
         health
             .set_serving::<EventStreamServer<HistoryService>>()
@@ -76,6 +87,10 @@ impl ApiServices {
             ))
             .add_service(TaskQueriesServer::with_interceptor(
                 self.task_queries,
+                auth.clone(),
+            ))
+            .add_service(PreferencesServer::with_interceptor(
+                self.preferences,
                 auth.clone(),
             ))
             .add_service(HistoryServer::with_interceptor(

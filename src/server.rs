@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use bus::{
     CloudEvent, InProcessBus, JetStreamConfig, JetStreamPublisher, Publisher, Relay, RelayHandle,
+    RelayStatus,
 };
 
 use anyhow::Context;
 use api_common::Auth;
 use projections::{Freshness, ProjectionRunner, ReadModels};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
@@ -26,6 +27,8 @@ pub struct RunningServer {
     addr: SocketAddr,
     backend: &'static str,
     events: Option<InProcessBus>,
+    relay: Option<watch::Receiver<RelayStatus>>,
+    status: Arc<EngineStatus>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -40,6 +43,18 @@ impl RunningServer {
     /// same envelope NATS subscribers get. Subscribe before the events you want are relayed.
     pub fn events(&self) -> Option<tokio::sync::broadcast::Receiver<Arc<CloudEvent>>> {
         self.events.as_ref().map(InProcessBus::subscribe)
+    }
+
+    /// The status of this process's event relay (`None` without the relay role), updated on
+    /// every state change and batch.
+    pub fn relay_status(&self) -> Option<watch::Receiver<RelayStatus>> {
+        self.relay.clone()
+    }
+
+    /// The health report `<prefix>.system.health` answers (store, projections, relay, NATS),
+    /// read in process: also available without NATS, or while NATS is unreachable.
+    pub async fn health(&self) -> serde_json::Value {
+        nats_api::SystemStatus::health(self.status.as_ref()).await
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -91,14 +106,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .context("reflection service")?;
     // the bus: NATS JetStream when configured, else in process
     let nats = match &config.nats_url {
-        Some(url) => Some(
-            bus::async_nats::ConnectOptions::new()
-                .name("lifeos")
-                .retry_on_initial_connect()
-                .connect(url.as_str())
-                .await
-                .with_context(|| format!("NATS at {url}"))?,
-        ),
+        Some(url) => Some(connect_nats(url).await?),
         None => None,
     };
     let in_process = nats.is_none().then(InProcessBus::default);
@@ -124,6 +132,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         None
     };
 
+    let relay_status = relay.as_ref().map(RelayHandle::status);
+    let status = EngineStatus::new(store.clone(), relay_status.clone(), nats.clone());
+
     let mut router = Server::builder()
         .add_service(health)
         .add_service(reflection);
@@ -136,17 +147,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             freshness_of,
         );
         if let Some(client) = &nats {
-            let status = EngineStatus::new(
-                store.clone(),
-                relay.as_ref().map(RelayHandle::status),
-                Some(client.clone()),
-            );
             let routes =
                 nats_api::tasks::routes(api.task_commands.clone(), api.task_queries.clone());
             nats_api = Some(
-                nats_api::NatsApi::builder(client.clone(), auth.clone(), status)
+                nats_api::NatsApi::builder(client.clone(), auth.clone(), status.clone())
                     .prefix(config.nats_prefix.clone())
                     .routes(routes)
+                    .routes(nats_api::preferences::routes(api.preferences.clone()))
                     .start()
                     .await
                     .context("NATS request/reply API")?,
@@ -188,8 +195,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         {
             tracing::warn!(error = %err, "event relay did not stop cleanly");
         }
-        if let Some(client) = nats {
-            let _ = client.flush().await;
+        // the last publishes out, unless NATS is unreachable: a flush would wait for it to
+        // come back, and the shutdown with it (the log keeps what was not acknowledged)
+        if let Some(client) = nats
+            && client.connection_state() == bus::async_nats::connection::State::Connected
+            && tokio::time::timeout(std::time::Duration::from_secs(5), client.flush())
+                .await
+                .is_err()
+        {
+            tracing::warn!("NATS flush did not complete within 5s");
         }
         store.close().await;
         tracing::info!("lifeos stopped");
@@ -201,7 +215,32 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         addr,
         backend,
         events: in_process,
+        relay: relay_status,
+        status,
         shutdown,
         task,
     })
+}
+
+/// Connects to NATS at `url`: at once when it answers, so that the NATS API has subscribed
+/// before the server says it listens; else in the background (reconnecting for ever), so that a
+/// server whose NATS is down still starts and takes commands (the log is the truth; the relay
+/// catches up once NATS is back).
+async fn connect_nats(url: &str) -> anyhow::Result<bus::async_nats::Client> {
+    let options = || bus::async_nats::ConnectOptions::new().name("lifeos");
+    match options().connect(url).await {
+        Ok(client) => Ok(client),
+        Err(err) => {
+            tracing::warn!(
+                url,
+                error = %err,
+                "NATS is unreachable; connecting in the background (commands keep working)"
+            );
+            options()
+                .retry_on_initial_connect()
+                .connect(url)
+                .await
+                .with_context(|| format!("NATS at {url}"))
+        }
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod issued;
+pub mod preferences;
 pub mod task;
 
 pub use error::DomainError;

@@ -5,7 +5,9 @@
 //! [`CommandContext`] + [`execute`]; a pillar's service only maps its requests to commands.
 
 mod context;
+mod preferences;
 mod tasks;
 
 pub use context::{CommandContext, MAX_COMMAND_ID_LEN, execute};
+pub use preferences::PreferencesService;
 pub use tasks::TaskCommandService;

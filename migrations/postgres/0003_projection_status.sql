@@ -1,6 +1,7 @@
 -- Which generation of each projection queries read, and what its runner is doing.
 -- Blue-green rebuilds build "<name>@<version>#<generation>" beside the active model and switch
--- active_model in the transaction that commits the new model's last catch-up batch.
+-- active_model (one statement) once the new generation has caught up with the live one; queries
+-- resolve active_model in the statement that reads the rows.
 CREATE TABLE projection_status (
     projection        text        PRIMARY KEY,
     active_model      text        NOT NULL,

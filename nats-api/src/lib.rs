@@ -61,6 +61,7 @@ mod error;
 mod handler;
 mod metadata;
 mod metrics;
+pub mod preferences;
 mod route;
 mod serve;
 mod service;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_nats::HeaderMap;
 use async_nats::service::endpoint::Endpoint;
 use futures::{FutureExt, StreamExt};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tonic::{Code, Status};
 use tracing::Instrument;
@@ -22,15 +22,31 @@ pub(crate) struct Serve {
     pub(crate) counters: Arc<Counters>,
     pub(crate) subject: String,
     pub(crate) limit: Arc<Semaphore>,
+    /// Set by [`NatsApi::stop`](crate::NatsApi::stop): take no more requests than those
+    /// already received.
+    pub(crate) stop: watch::Receiver<bool>,
 }
 
 impl Serve {
     /// Answers every request of `endpoint`, each in its own task (at most `limit` at once),
     /// until the endpoint is stopped; then waits for the requests in flight.
+    ///
+    /// Stopped means the endpoint's stream ends (the service unsubscribed it) or, once asked to
+    /// stop, no request is ready: the stream ends only when the connection handler processes
+    /// the unsubscription, which never happens while NATS is unreachable.
     pub(crate) async fn run(self, mut endpoint: Endpoint) {
+        let mut stop = self.stop.clone();
         let this = Arc::new(self);
         let mut in_flight = JoinSet::new();
-        while let Some(request) = endpoint.next().await {
+        loop {
+            let next = tokio::select! {
+                biased;
+                request = endpoint.next() => request,
+                _ = stop.wait_for(|stopped| *stopped) => None,
+            };
+            let Some(request) = next else {
+                break;
+            };
             let Ok(permit) = this.limit.clone().acquire_owned().await else {
                 break;
             };

@@ -7,8 +7,9 @@ use std::time::Duration;
 use api_common::Auth;
 use async_nats::Client;
 use async_nats::service::{Service, ServiceExt};
+use futures::StreamExt;
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::codec::{MethodCodec, pool};
@@ -154,6 +155,7 @@ impl Builder {
             .map_err(Error::Nats)?;
 
         let limit = Arc::new(Semaphore::new(config.max_in_flight));
+        let (stop, stopped) = watch::channel(false);
         let mut loops = Vec::new();
         let mut subjects = Vec::new();
         for (subject, Spec { handler, metadata }) in endpoints {
@@ -177,15 +179,17 @@ impl Builder {
                 counters: counters.clone(),
                 subject: subject.clone(),
                 limit: limit.clone(),
+                stop: stopped.clone(),
             };
             loops.push(tokio::spawn(serve.run(endpoint)));
             subjects.push(full);
         }
-        // the server has every subscription before anyone is told the API is up
-        if let Err(e) = client.flush().await {
+        // the server has every subscription before anyone is told the API is up (when NATS is
+        // down, the client subscribes on connection: starting must not wait for that)
+        if let Err(e) = subscriptions_registered(&client).await {
             let _ = service.stop().await;
             loops.iter().for_each(JoinHandle::abort);
-            return Err(Error::Nats(Box::new(e)));
+            return Err(Error::Nats(e));
         }
         let id = service.info().await.id;
         tracing::info!(
@@ -199,12 +203,64 @@ impl Builder {
         Ok(NatsApi {
             client,
             service: Some(service),
+            stop,
             loops,
             id,
             config,
             subjects,
             counters,
         })
+    }
+}
+
+/// How long a flush may take before it is given up (the connection dropped meanwhile).
+const FLUSH_LIMIT: Duration = Duration::from_secs(10);
+
+/// Waits until the NATS server has processed everything `client` sent so far, its
+/// subscriptions included (`Client::flush` only writes them to the socket: a request from
+/// another connection could still find no responder). A message to a fresh inbox comes back
+/// once the server got that far. Skipped when the client is not connected (NATS down at start:
+/// it subscribes on connection, and starting must not wait for that).
+async fn subscriptions_registered(client: &Client) -> Result<(), async_nats::Error> {
+    if client.connection_state() != async_nats::connection::State::Connected {
+        tracing::warn!(
+            state = ?client.connection_state(),
+            "NATS is not connected: the API answers once it is"
+        );
+        return Ok(());
+    }
+    let inbox = client.new_inbox();
+    let mut echo = client.subscribe(inbox.clone()).await?;
+    client.publish(inbox, Default::default()).await?;
+    client.flush().await?;
+    match tokio::time::timeout(FLUSH_LIMIT, echo.next()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err("the NATS connection closed while subscribing".into()),
+        Err(_) => tracing::warn!(
+            "NATS did not echo within {FLUSH_LIMIT:?}: the API answers once it has subscribed"
+        ),
+    }
+    Ok(())
+}
+
+/// Flushes `client` when it is connected. A client that is not (NATS down at start, or
+/// reconnecting) would only answer once it is connected again, which may be never: it sends
+/// its subscriptions on (re)connection anyway, and replies for a gone connection are lost
+/// either way.
+async fn flush_if_connected(client: &Client) -> Result<(), async_nats::client::FlushError> {
+    if client.connection_state() != async_nats::connection::State::Connected {
+        tracing::warn!(
+            state = ?client.connection_state(),
+            "NATS is not connected: not waiting for a flush"
+        );
+        return Ok(());
+    }
+    match tokio::time::timeout(FLUSH_LIMIT, client.flush()).await {
+        Ok(flushed) => flushed,
+        Err(_) => {
+            tracing::warn!("NATS flush did not complete within {FLUSH_LIMIT:?}; going on");
+            Ok(())
+        }
     }
 }
 
@@ -278,6 +334,8 @@ fn endpoints(
 pub struct NatsApi {
     client: Client,
     service: Option<Service>,
+    // tells the request loops to take no more requests (see `Serve::run`)
+    stop: watch::Sender<bool>,
     loops: Vec<JoinHandle<()>>,
     id: String,
     config: Config,
@@ -334,6 +392,10 @@ impl NatsApi {
         if let Some(service) = self.service.take() {
             service.stop().await.map_err(Error::Nats)?;
         }
+        // the endpoints' streams end only once the connection handler has processed their
+        // unsubscription, which waits for NATS when it is unreachable: the loops stop on their
+        // own after the requests already received
+        let _ = self.stop.send(true);
         let loops = std::mem::take(&mut self.loops);
         let aborts: Vec<_> = loops.iter().map(JoinHandle::abort_handle).collect();
         if tokio::time::timeout(STOP_LIMIT, futures::future::join_all(loops))
@@ -343,7 +405,7 @@ impl NatsApi {
             tracing::warn!("NATS API: requests still running after {STOP_LIMIT:?}; abandoned");
             aborts.iter().for_each(|a| a.abort());
         }
-        if let Err(e) = self.client.flush().await {
+        if let Err(e) = flush_if_connected(&self.client).await {
             tracing::warn!(error = %e, "NATS API: cannot flush the last replies");
         }
         tracing::info!(id = self.id, "NATS API stopped");

@@ -50,8 +50,11 @@ impl Freshness {
             {
                 return Ok(true);
             }
-            let model = self.models.active_model(self.projection.as_ref()).await?;
-            if self.models.checkpoint(&model).await? >= target {
+            let (_, checkpoint) = self
+                .models
+                .active_checkpoint(self.projection.as_ref())
+                .await?;
+            if checkpoint >= target {
                 return Ok(true);
             }
             let now = Instant::now();

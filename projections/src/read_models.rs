@@ -6,7 +6,7 @@ use sqlx::Row as _;
 use store::{Position, Store};
 use uuid::Uuid;
 
-use crate::{ProjectionError, Row, RowKey};
+use crate::{Projection, ProjectionError, Row, RowKey};
 
 /// Where a listing resumes: after the row with this `(sort_key, row_id)`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -190,10 +190,18 @@ impl ReadModels {
         user_id: Uuid,
         row_id: &str,
     ) -> Result<Option<Row>, ProjectionError> {
-        Ok(self
-            .load(model, &[RowKey::new(user_id, row_id)])
-            .await?
-            .pop())
+        self.get_in(Model::Named(model), user_id, row_id).await
+    }
+
+    /// One row of `projection`'s active generation (see [`ReadModels::list_active`]).
+    pub async fn get_active(
+        &self,
+        projection: &dyn Projection,
+        user_id: Uuid,
+        row_id: &str,
+    ) -> Result<Option<Row>, ProjectionError> {
+        self.get_in(Model::active(projection), user_id, row_id)
+            .await
     }
 
     /// Up to `limit` rows of `user_id` in `model` whose group is one of `groups`, ordered by
@@ -206,42 +214,143 @@ impl ReadModels {
         cursor: Option<&RowCursor>,
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
+        self.list_in(Model::Named(model), user_id, groups, cursor, limit)
+            .await
+    }
+
+    /// Like [`ReadModels::list`], in `projection`'s active generation. The generation is
+    /// resolved in the very statement that reads the rows (one snapshot): a blue-green switch
+    /// that drops the old generation right after activating the new one can never make a query
+    /// read the old generation's name, then find its rows gone.
+    pub async fn list_active(
+        &self,
+        projection: &dyn Projection,
+        user_id: Uuid,
+        groups: &[&str],
+        cursor: Option<&RowCursor>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
+        self.list_in(Model::active(projection), user_id, groups, cursor, limit)
+            .await
+    }
+
+    async fn get_in(
+        &self,
+        model: Model<'_>,
+        user_id: Uuid,
+        row_id: &str,
+    ) -> Result<Option<Row>, ProjectionError> {
+        let sql = format!(
+            "SELECT user_id, row_id, grp, sort_key, doc FROM read_model_rows \
+             WHERE {} AND user_id = $1 AND row_id = $2",
+            model.clause(3)
+        );
+        match &self.store {
+            Store::Postgres(s) => {
+                let query = sqlx::query(&sql).bind(user_id).bind(row_id);
+                let row = model.bind(query).fetch_optional(s.pool()).await?;
+                row.as_ref().map(decode_pg).transpose()
+            }
+            Store::Sqlite(s) => {
+                let query = sqlx::query(&sql).bind(user_id.to_string()).bind(row_id);
+                let row = model.bind(query).fetch_optional(s.reader()).await?;
+                row.as_ref().map(decode_sqlite).transpose()
+            }
+        }
+    }
+
+    async fn list_in(
+        &self,
+        model: Model<'_>,
+        user_id: Uuid,
+        groups: &[&str],
+        cursor: Option<&RowCursor>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
         let start = RowCursor::default();
         let cursor = cursor.unwrap_or(&start);
         match &self.store {
             Store::Postgres(s) => {
-                let rows = sqlx::query(
+                let sql = format!(
                     "SELECT user_id, row_id, grp, sort_key, doc FROM read_model_rows \
-                     WHERE model = $1 AND user_id = $2 AND grp = ANY($3) AND (sort_key, row_id) > ($4, $5) \
-                     ORDER BY sort_key, row_id LIMIT $6",
-                )
-                .bind(model)
-                .bind(user_id)
-                .bind(groups)
-                .bind(&cursor.sort_key)
-                .bind(&cursor.row_id)
-                .bind(limit as i64)
-                .fetch_all(s.pool())
-                .await?;
+                     WHERE {} AND user_id = $1 AND grp = ANY($2) AND (sort_key, row_id) > ($3, $4) \
+                     ORDER BY sort_key, row_id LIMIT $5",
+                    model.clause(6)
+                );
+                let query = sqlx::query(&sql)
+                    .bind(user_id)
+                    .bind(groups)
+                    .bind(&cursor.sort_key)
+                    .bind(&cursor.row_id)
+                    .bind(limit as i64);
+                let rows = model.bind(query).fetch_all(s.pool()).await?;
                 rows.iter().map(decode_pg).collect()
             }
             Store::Sqlite(s) => {
-                let rows = sqlx::query(
+                let sql = format!(
                     "SELECT user_id, row_id, grp, sort_key, doc FROM read_model_rows \
-                     WHERE model = $1 AND user_id = $2 AND grp IN (SELECT value FROM json_each($3)) \
-                       AND (sort_key, row_id) > ($4, $5) \
-                     ORDER BY sort_key, row_id LIMIT $6",
-                )
-                .bind(model)
-                .bind(user_id.to_string())
-                .bind(serde_json::to_string(groups)?)
-                .bind(&cursor.sort_key)
-                .bind(&cursor.row_id)
-                .bind(limit as i64)
-                .fetch_all(s.reader())
-                .await?;
+                     WHERE {} AND user_id = $1 AND grp IN (SELECT value FROM json_each($2)) \
+                       AND (sort_key, row_id) > ($3, $4) \
+                     ORDER BY sort_key, row_id LIMIT $5",
+                    model.clause(6)
+                );
+                let query = sqlx::query(&sql)
+                    .bind(user_id.to_string())
+                    .bind(serde_json::to_string(groups)?)
+                    .bind(&cursor.sort_key)
+                    .bind(&cursor.row_id)
+                    .bind(limit as i64);
+                let rows = model.bind(query).fetch_all(s.reader()).await?;
                 rows.iter().map(decode_sqlite).collect()
             }
+        }
+    }
+}
+
+/// Which model a row query reads.
+enum Model<'a> {
+    /// This model.
+    Named(&'a str),
+    /// The active generation of `projection` (`default` before any runner has run).
+    Active {
+        projection: &'static str,
+        default: String,
+    },
+}
+
+impl Model<'_> {
+    fn active(projection: &dyn Projection) -> Model<'static> {
+        Model::Active {
+            projection: projection.name(),
+            default: projection.model(),
+        }
+    }
+
+    /// The condition on `model`, its parameters numbered from `$first`.
+    fn clause(&self, first: usize) -> String {
+        match self {
+            Model::Named(_) => format!("model = ${first}"),
+            Model::Active { .. } => format!(
+                "model = COALESCE((SELECT active_model FROM projection_status WHERE projection = ${first}), ${})",
+                first + 1
+            ),
+        }
+    }
+
+    /// Binds the parameters of [`Model::clause`] (after every other parameter of the query).
+    fn bind<'q, DB: sqlx::Database>(
+        &'q self,
+        query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+    where
+        &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        match self {
+            Model::Named(model) => query.bind(*model),
+            Model::Active {
+                projection,
+                default,
+            } => query.bind(*projection).bind(default.as_str()),
         }
     }
 }

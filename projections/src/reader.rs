@@ -35,8 +35,7 @@ impl RowReader for ReadModels {
         projection: &dyn Projection,
         key: &RowKey,
     ) -> Result<Option<Row>, ProjectionError> {
-        let model = self.active_model(projection).await?;
-        self.get(&model, key.user_id, &key.row_id).await
+        self.get_active(projection, key.user_id, &key.row_id).await
     }
 
     async fn list_rows(
@@ -47,8 +46,8 @@ impl RowReader for ReadModels {
         cursor: Option<&RowCursor>,
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
-        let model = self.active_model(projection).await?;
-        self.list(&model, user_id, groups, cursor, limit).await
+        self.list_active(projection, user_id, groups, cursor, limit)
+            .await
     }
 }
 

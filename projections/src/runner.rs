@@ -251,6 +251,12 @@ impl ProjectionRunner {
                 }
             };
             if heartbeat.elapsed() >= HEARTBEAT {
+                // writes keep coming during a rebuild: the total is what is built plus what is left
+                if let Some(b) = &mut build
+                    && let Ok(rest) = self.models.store().count_after(b.checkpoint).await
+                {
+                    b.total = b.applied + rest;
+                }
                 let rate = applied_since as f64 / heartbeat.elapsed().as_secs_f64();
                 self.report(&live_model, &build, rate, None).await?;
                 heartbeat = Instant::now();
@@ -285,34 +291,40 @@ impl ProjectionRunner {
         let Some(b) = build else {
             return Ok(applied);
         };
-        match self
+        if let Some((p, n)) = self
             .step_model(&b.model, b.checkpoint, self.rebuild_batch_size)
             .await?
         {
-            Some((p, n)) => {
-                b.checkpoint = p;
-                b.applied += n;
-                applied += n;
-            }
-            None => {
-                // Caught up with everything readable: from now on the new generation is the
-                // live one. Queries switch with one statement; the old rows go afterwards.
-                let name = self.projection.name();
-                self.models.activate(name, &b.model).await?;
-                let old = std::mem::replace(live_model, b.model.clone());
-                *live = b.checkpoint;
-                tracing::info!(projection = name, from = %old, to = %live_model, events = b.applied, "switched to the rebuilt model");
-                *build = None;
-                self.models.drop_model(&old).await?;
-                self.report(live_model, build, 0.0, None).await?;
-            }
+            b.checkpoint = p;
+            b.applied += n;
+            applied += n;
+        }
+        // Caught up with the live model (which holds everything readable when its batch was
+        // read): from now on the new generation is the live one. Waiting instead for a build
+        // batch that finds nothing new would never end while commands keep arriving faster than
+        // one per batch. Queries switch with one statement; the old rows go afterwards.
+        if b.checkpoint >= *live {
+            let name = self.projection.name();
+            self.models.activate(name, &b.model).await?;
+            let old = std::mem::replace(live_model, b.model.clone());
+            *live = b.checkpoint;
+            tracing::info!(projection = name, from = %old, to = %live_model, events = b.applied, "switched to the rebuilt model");
+            *build = None;
+            self.models.drop_model(&old).await?;
+            self.report(live_model, build, 0.0, None).await?;
         }
         Ok(applied)
     }
 
     async fn start_build(&self) -> Result<Build, ProjectionError> {
-        let generation = chrono::Utc::now().timestamp_millis();
-        let model = format!("{}#{generation}", self.projection.model());
+        // never the live generation's name (a build in the same millisecond as the last one)
+        let mut generation = chrono::Utc::now().timestamp_millis();
+        let live = self.models.active_model(self.projection.as_ref()).await?;
+        let mut model = format!("{}#{generation}", self.projection.model());
+        while model == live {
+            generation += 1;
+            model = format!("{}#{generation}", self.projection.model());
+        }
         // a generation left half-built by a crash is never reused: start clean
         self.models.drop_model(&model).await?;
         let total = self.models.store().count_after(Position::START).await?;

@@ -154,6 +154,39 @@ impl ReadModels {
             .map_or_else(|| projection.model(), |s| s.active_model))
     }
 
+    /// The active model of `projection` and its checkpoint, read in one statement: a blue-green
+    /// switch (activate the new generation, then drop the old one) never pairs the old
+    /// generation's name with its already deleted checkpoint.
+    pub async fn active_checkpoint(
+        &self,
+        projection: &dyn Projection,
+    ) -> Result<(String, Position), ProjectionError> {
+        let sql = "SELECT m.model, c.tx, c.pos FROM \
+                     (SELECT COALESCE((SELECT active_model FROM projection_status WHERE projection = $1), $2) AS model) m \
+                   LEFT JOIN projection_checkpoints c ON c.projection = m.model";
+        let (model, tx, pos): (String, Option<i64>, Option<i64>) = match self.store() {
+            Store::Postgres(s) => {
+                sqlx::query_as(sql)
+                    .bind(projection.name())
+                    .bind(projection.model())
+                    .fetch_one(s.pool())
+                    .await?
+            }
+            Store::Sqlite(s) => {
+                sqlx::query_as(sql)
+                    .bind(projection.name())
+                    .bind(projection.model())
+                    .fetch_one(s.reader())
+                    .await?
+            }
+        };
+        let checkpoint = match (tx, pos) {
+            (Some(tx), Some(pos)) => Position { tx, pos },
+            _ => Position::START,
+        };
+        Ok((model, checkpoint))
+    }
+
     /// Writes the runner's view (keeps a pending rebuild request).
     pub async fn put_status(
         &self,
@@ -246,7 +279,8 @@ impl ReadModels {
 
     /// Points queries of `projection` at `model` (one statement: atomic for readers).
     pub async fn activate(&self, projection: &str, model: &str) -> Result<(), ProjectionError> {
-        let sql = "UPDATE projection_status SET active_model = $2 WHERE projection = $1";
+        let sql = "UPDATE projection_status SET active_model = $2, state = 'live', detail = '{}' \
+                   WHERE projection = $1";
         match self.store() {
             Store::Postgres(s) => {
                 sqlx::query(sql)
@@ -299,10 +333,7 @@ impl ReadModels {
         projection: &dyn Projection,
     ) -> Result<ProjectionReport, ProjectionError> {
         let status = self.status(projection.name()).await?;
-        let active_model = status
-            .as_ref()
-            .map_or_else(|| projection.model(), |s| s.active_model.clone());
-        let checkpoint = self.checkpoint(&active_model).await?;
+        let (active_model, checkpoint) = self.active_checkpoint(projection).await?;
         let store = self.store();
         let head = store.head().await?;
         let lag_events = store.count_after(checkpoint).await?;

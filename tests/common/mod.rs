@@ -80,6 +80,8 @@ pub struct TestServer {
     channel: Channel,
     // the SQLite store (and its jwt-secret) lives here; kept until the test ends
     dir: TempDir,
+    // whether `stop` drops the PostgreSQL database (false for a sibling sharing it)
+    owns_database: bool,
 }
 
 impl TestServer {
@@ -121,7 +123,51 @@ impl TestServer {
             server: Some(server),
             channel,
             dir,
+            owns_database: true,
         })
+    }
+
+    /// Another server on the same store and secret (another process sharing a PostgreSQL
+    /// database), after `tweak` has adjusted a copy of this one's configuration (e.g. its
+    /// roles). Stop it before this one: only this one drops the database.
+    pub async fn start_sibling(&self, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        let mut config = self.config.clone();
+        tweak(&mut config);
+        let (server, channel) = launch(&config).await;
+        TestServer {
+            backend: self.backend,
+            config,
+            secret: self.secret.clone(),
+            server: Some(server),
+            channel,
+            dir: tempfile::tempdir().expect("temp dir"),
+            owns_database: false,
+        }
+    }
+
+    /// The running server itself (its in-process bus, relay status, health).
+    pub fn server(&self) -> &RunningServer {
+        self.server.as_ref().expect("server running")
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Shuts the server down (asserting a clean stop) without starting it again: the store
+    /// stays, for [`TestServer::relaunch`].
+    pub async fn shut_down(&mut self) {
+        let server = self.server.take().expect("server running");
+        stop(server).await;
+    }
+
+    /// Starts the server again after [`TestServer::shut_down`], on the same store and secret.
+    pub async fn relaunch(&mut self) {
+        assert!(self.server.is_none(), "the server is still running");
+        let (server, channel) = launch(&self.config).await;
+        self.server = Some(server);
+        self.channel = channel;
     }
 
     /// The backend it runs on.
@@ -189,7 +235,9 @@ impl TestServer {
         if let Some(server) = self.server.take() {
             stop(server).await;
         }
-        if let Some(url) = &self.config.store.database_url {
+        if let Some(url) = &self.config.store.database_url
+            && self.owns_database
+        {
             let store = store::Store::open(Some(url), self.dir.path())
                 .await
                 .expect("reopen the test database to drop it");
