@@ -112,18 +112,29 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let in_process = nats.is_none().then(InProcessBus::default);
     let relay = if config.roles.relay {
         let publisher: Arc<dyn Publisher> = match (&nats, &in_process) {
-            (Some(client), _) => Arc::new(JetStreamPublisher::new(
-                client.clone(),
-                JetStreamConfig {
-                    stream: format!(
-                        "{}_EVENTS",
-                        config.nats_prefix.to_uppercase().replace(['.', '-'], "_")
-                    ),
-                    subject_prefix: format!("{}.events", config.nats_prefix),
-                    max_age: config.events_max_age,
-                    ..JetStreamConfig::default()
-                },
-            )?),
+            (Some(client), _) => {
+                let jetstream = Arc::new(JetStreamPublisher::new(
+                    client.clone(),
+                    JetStreamConfig {
+                        stream: format!(
+                            "{}_EVENTS",
+                            config.nats_prefix.to_uppercase().replace(['.', '-'], "_")
+                        ),
+                        subject_prefix: format!("{}.events", config.nats_prefix),
+                        max_age: config.events_max_age,
+                        ..JetStreamConfig::default()
+                    },
+                )?);
+                // create the stream at start (subscribers may bind before the first event);
+                // while NATS is down the relay ensures it before its first publish
+                let ensure = jetstream.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = ensure.ensure_stream().await {
+                        tracing::warn!(error = %err, "event stream not created yet; the relay retries");
+                    }
+                });
+                jetstream
+            }
             (None, Some(bus)) => Arc::new(bus.clone()),
             (None, None) => unreachable!("an in-process bus exists without NATS"),
         };

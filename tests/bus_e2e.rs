@@ -196,7 +196,7 @@ impl Events {
         format!("relay:jetstream:{}", self.stream_name())
     }
 
-    /// The stream (the relay creates it with its first publish).
+    /// The stream (the server creates it at start).
     async fn stream(&self) -> jetstream::stream::Stream {
         timeout(WAIT, self.js.get_stream(self.stream_name()))
             .await
@@ -529,6 +529,14 @@ async fn every_grpc_event_arrives_once_as_a_cloudevent(backend: Backend) {
         server.server().events().is_none(),
         "with NATS there is no in-process bus"
     );
+    // the stream exists from the start, before any event: subscribers can bind to it
+    timeout(WAIT, async {
+        while events.js.get_stream(events.stream_name()).await.is_err() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the stream is created at start");
 
     let users = [Uuid::now_v7(), Uuid::now_v7()];
     let expected = workload(&server, &users, 3).await;
