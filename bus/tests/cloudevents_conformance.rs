@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use store::{LoggedEvent, Position, Store};
 use uuid::Uuid;
 
-on_both_stores! {
+store::on_both_stores! {
     relayed_messages_are_cloudevents => sqlite_relayed_messages_are_cloudevents, postgres_relayed_messages_are_cloudevents;
 }
 

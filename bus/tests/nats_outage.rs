@@ -19,7 +19,7 @@ use common::{
 use store::Store;
 use tokio::time::timeout;
 
-on_both_stores! {
+store::on_both_stores! {
     relay_survives_a_nats_outage => sqlite_relay_survives_a_nats_outage, postgres_relay_survives_a_nats_outage;
     relay_starts_while_nats_is_down => sqlite_relay_starts_while_nats_is_down, postgres_relay_starts_while_nats_is_down;
 }

@@ -20,7 +20,7 @@ use store::{Journal, Position, Store};
 use tokio::time::timeout;
 use uuid::Uuid;
 
-on_both_stores! {
+store::on_both_stores! {
     every_event_arrives_once_in_aggregate_order => sqlite_every_event_arrives_once, postgres_every_event_arrives_once;
     crashes_never_lose_nor_repeat_an_event => sqlite_crashes_never_lose_nor_repeat, postgres_crashes_never_lose_nor_repeat;
     a_second_relay_waits_then_takes_over => sqlite_a_second_relay_waits_then_takes_over, postgres_a_second_relay_waits_then_takes_over;

@@ -36,28 +36,7 @@ const SEED: usize = 150;
 /// How often a status poll looks again.
 const POLL: Duration = Duration::from_millis(10);
 
-macro_rules! on_both_backends {
-    ($($case:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = store::testing::sqlite_store(dir.path()).await;
-            $case(store.clone()).await;
-            store.close().await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            let Some(store) = store::testing::fresh_postgres_store().await else {
-                return;
-            };
-            $case(store.clone()).await;
-            store::testing::drop_postgres_store(store).await;
-        }
-    )*};
-}
-
-on_both_backends! {
+store::on_both_stores! {
     blue_green_switch_under_concurrent_writes => sqlite_blue_green_switch_under_concurrent_writes, postgres_blue_green_switch_under_concurrent_writes;
     rebuild_equals_live => sqlite_rebuild_equals_live, postgres_rebuild_equals_live;
     version_bump_builds_beside_and_switches => sqlite_version_bump_builds_beside_and_switches, postgres_version_bump_builds_beside_and_switches;

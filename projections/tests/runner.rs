@@ -25,28 +25,7 @@ use uuid::Uuid;
 /// The longest any test waits for the runner.
 const WAIT: Duration = Duration::from_secs(30);
 
-macro_rules! on_both_backends {
-    ($($case:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = store::testing::sqlite_store(dir.path()).await;
-            $case(store.clone()).await;
-            store.close().await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            let Some(store) = store::testing::fresh_postgres_store().await else {
-                return;
-            };
-            $case(store.clone()).await;
-            store::testing::drop_postgres_store(store).await;
-        }
-    )*};
-}
-
-on_both_backends! {
+store::on_both_stores! {
     list_ordering_and_pagination => sqlite_list_ordering_and_pagination, postgres_list_ordering_and_pagination;
     updates_and_stats => sqlite_updates_and_stats, postgres_updates_and_stats;
     users_are_isolated => sqlite_users_are_isolated, postgres_users_are_isolated;

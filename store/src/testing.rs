@@ -189,6 +189,37 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The temporary-directory crate the macros below use (so test crates need not depend on it).
+pub use tempfile;
+
+/// Runs each `async fn case(store: Store)` as two tests: `$sqlite` on a fresh SQLite store in a
+/// temporary directory and `$postgres` on a fresh PostgreSQL database (returning early when
+/// PostgreSQL is unreachable outside CI; failing in CI).
+///
+/// Usage, in an integration test file: `store::on_both_stores! { append_then_read =>
+/// sqlite_append_then_read, postgres_append_then_read; }`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($case:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            let dir = $crate::testing::tempfile::tempdir().expect("temp dir");
+            let store = $crate::testing::sqlite_store(dir.path()).await;
+            $case(store.clone()).await;
+            store.close().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            let Some(store) = $crate::testing::fresh_postgres_store().await else {
+                return;
+            };
+            $case(store.clone()).await;
+            $crate::testing::drop_postgres_store(store).await;
+        }
+    )*};
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

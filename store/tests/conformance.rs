@@ -13,36 +13,14 @@ use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use store::testing::{drop_postgres_store, fresh_postgres_store, sqlite_store, wait_for_head};
+use store::testing::wait_for_head;
 use store::{
     AggregateStore, AppendBatch, AppendOutcome, CommandKey, Journal, LoggedEvent, Position,
     SnapshotPolicy, Store, StoreError, meta, migrate,
 };
 use uuid::Uuid;
 
-/// Generates `sqlite_<case>` and `postgres_<case>` tests running `case(store)`.
-macro_rules! conformance {
-    ($($case:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = sqlite_store(dir.path()).await;
-            $case(store.clone()).await;
-            store.close().await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            let Some(store) = fresh_postgres_store().await else {
-                return;
-            };
-            $case(store.clone()).await;
-            drop_postgres_store(store).await;
-        }
-    )*};
-}
-
-conformance! {
+store::on_both_stores! {
     append_then_read => sqlite_append_then_read, postgres_append_then_read;
     optimistic_concurrency => sqlite_optimistic_concurrency, postgres_optimistic_concurrency;
     batch_is_all_or_nothing => sqlite_batch_is_all_or_nothing, postgres_batch_is_all_or_nothing;

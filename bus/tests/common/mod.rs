@@ -28,30 +28,6 @@ use uuid::Uuid;
 /// The longest any test waits for one thing.
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// Runs `$case(store)` as `$sqlite` on a fresh SQLite store and as `$postgres` on a fresh
-/// PostgreSQL database (skipped outside CI when PostgreSQL is unreachable).
-#[macro_export]
-macro_rules! on_both_stores {
-    ($($case:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = store::testing::sqlite_store(dir.path()).await;
-            $case(store.clone()).await;
-            store.close().await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            let Some(store) = store::testing::fresh_postgres_store().await else {
-                return;
-            };
-            $case(store.clone()).await;
-            store::testing::drop_postgres_store(store).await;
-        }
-    )*};
-}
-
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
