@@ -182,13 +182,23 @@ impl ProjectionRunner {
                 }
             };
             tracing::info!(projection = name, "projection runner holds its lease");
-            match self.lead(lease, &progress, &mut stop).await? {
-                Exit::Stopped => {
+            match self.lead(lease, &progress, &mut stop).await {
+                Ok(Exit::Stopped) => {
                     tracing::info!(projection = name, "projection stopped");
                     return Ok(());
                 }
-                Exit::LeaseLost => {
+                Ok(Exit::LeaseLost) => {
                     tracing::warn!(projection = name, "projection lease lost; back to standby");
+                }
+                Err(poison @ ProjectionError::Poison(_)) => return Err(poison),
+                // the store failed outside a batch (status, checkpoint): let go of the lease,
+                // wait, and start over; a standby elsewhere may take over meanwhile
+                Err(err) => {
+                    tracing::warn!(projection = name, error = %err, "projection runner failed; restarting");
+                    tokio::select! {
+                        _ = tokio::time::sleep(LEASE_RETRY) => {}
+                        _ = stop.wait_for(|s| *s) => return Ok(()),
+                    }
                 }
             }
         }
