@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "lifeos/v1/admin.proto",
     "lifeos/v1/events.proto",
     "lifeos/v1/preferences.proto",
+    "lifeos/v1/focus.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,19 +2,24 @@
 
 use std::time::Duration;
 
+use aggregates::focus::FocusTimer;
 use aggregates::preferences::UserPreferences;
 use aggregates::task::Task;
 use api_common::Auth;
-use command_api::{PreferencesService, TaskCommandService};
+use command_api::{FocusCommandService, PreferencesService, TaskCommandService};
 use cqrs_es::Aggregate;
 use projections::{Freshness, ReadModels};
 use proto::v1::admin_server::AdminServer;
 use proto::v1::event_stream_server::EventStreamServer;
+use proto::v1::focus_commands_server::FocusCommandsServer;
+use proto::v1::focus_queries_server::FocusQueriesServer;
 use proto::v1::history_server::HistoryServer;
 use proto::v1::preferences_server::PreferencesServer;
 use proto::v1::task_commands_server::TaskCommandsServer;
 use proto::v1::task_queries_server::TaskQueriesServer;
-use query_api::{AdminService, HistoryService, ReadYourWrites, TaskQueryService};
+use query_api::{
+    AdminService, FocusQueryService, HistoryService, ReadYourWrites, TaskQueryService,
+};
 use std::collections::HashMap;
 use store::{AggregateStore, SnapshotPolicy, Store};
 use tonic::transport::server::Router;
@@ -29,6 +34,10 @@ pub struct ApiServices {
     pub task_queries: TaskQueryService,
     /// The user's preferences.
     pub preferences: PreferencesService,
+    /// Focus pillar commands.
+    pub focus_commands: FocusCommandService,
+    /// Focus pillar queries.
+    pub focus_queries: FocusQueryService,
     /// History and EventStream (the log itself).
     pub history: HistoryService,
     /// Projection status and rebuilds.
@@ -50,7 +59,8 @@ impl ApiServices {
         Self {
             task_commands: TaskCommandService::new(
                 AggregateStore::<Task, _>::new(store.clone()).with_snapshots(snapshot(Task::TYPE)),
-            ),
+            )
+            .with_freshness(freshness_of("task_list"), consistency_wait),
             task_queries: TaskQueryService::new(
                 models.clone(),
                 ReadYourWrites::new(freshness_of("task_list"), consistency_wait),
@@ -58,6 +68,18 @@ impl ApiServices {
             preferences: PreferencesService::new(
                 AggregateStore::<UserPreferences, _>::new(store.clone())
                     .with_snapshots(snapshot(UserPreferences::TYPE)),
+            ),
+            focus_commands: FocusCommandService::new(
+                AggregateStore::<FocusTimer, _>::new(store.clone())
+                    .with_snapshots(snapshot(FocusTimer::TYPE)),
+                AggregateStore::<UserPreferences, _>::new(store.clone())
+                    .with_snapshots(snapshot(UserPreferences::TYPE)),
+                AggregateStore::<Task, _>::new(store.clone()).with_snapshots(snapshot(Task::TYPE)),
+            ),
+            focus_queries: FocusQueryService::new(
+                models.clone(),
+                ReadYourWrites::new(freshness_of("focus_sessions"), consistency_wait),
+                ReadYourWrites::new(freshness_of("focus_daily"), consistency_wait),
             ),
             history: HistoryService::new(store.clone()),
             admin: AdminService::new(models),
@@ -75,6 +97,12 @@ impl ApiServices {
         health
             .set_serving::<PreferencesServer<PreferencesService>>()
             .await;
+        health
+            .set_serving::<FocusCommandsServer<FocusCommandService>>()
+            .await;
+        health
+            .set_serving::<FocusQueriesServer<FocusQueryService>>()
+            .await;
         health.set_serving::<HistoryServer<HistoryService>>().await;
         health
             .set_serving::<EventStreamServer<HistoryService>>()
@@ -91,6 +119,14 @@ impl ApiServices {
             ))
             .add_service(PreferencesServer::with_interceptor(
                 self.preferences,
+                auth.clone(),
+            ))
+            .add_service(FocusCommandsServer::with_interceptor(
+                self.focus_commands,
+                auth.clone(),
+            ))
+            .add_service(FocusQueriesServer::with_interceptor(
+                self.focus_queries,
                 auth.clone(),
             ))
             .add_service(HistoryServer::with_interceptor(

@@ -165,6 +165,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                     .prefix(config.nats_prefix.clone())
                     .routes(routes)
                     .routes(nats_api::preferences::routes(api.preferences.clone()))
+                    .routes(nats_api::focus::routes(
+                        api.focus_commands.clone(),
+                        api.focus_queries.clone(),
+                    ))
                     .start()
                     .await
                     .context("NATS request/reply API")?,

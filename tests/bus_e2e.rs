@@ -373,6 +373,7 @@ async fn complete(commands: &mut Commands, task_id: &str) -> CommandAck {
         .complete_task(CompleteTaskRequest {
             command_id: String::new(),
             task_id: task_id.to_string(),
+            ..Default::default()
         })
         .await
         .expect("CompleteTask succeeds")

@@ -179,6 +179,7 @@ async fn seed(server: &Server, user: Uuid, n: usize) -> ListTasksResponse {
                 .complete_task(CompleteTaskRequest {
                     command_id: String::new(),
                     task_id: ack.aggregate_id,
+                    ..Default::default()
                 })
                 .await
                 .expect("CompleteTask")

@@ -120,6 +120,7 @@ fn complete(task_id: &str) -> CompleteTaskRequest {
     CompleteTaskRequest {
         command_id: String::new(),
         task_id: task_id.to_string(),
+        ..Default::default()
     }
 }
 

@@ -64,6 +64,7 @@ fn complete(task_id: &str, command_id: &str) -> CompleteTaskRequest {
     CompleteTaskRequest {
         command_id: command_id.to_string(),
         task_id: task_id.to_string(),
+        ..Default::default()
     }
 }
 

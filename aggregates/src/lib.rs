@@ -4,6 +4,7 @@
 //! the command ([`Issued`]), so every rule is a given/when/then test.
 
 pub mod error;
+pub mod focus;
 pub mod issued;
 pub mod preferences;
 pub mod task;

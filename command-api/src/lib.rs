@@ -5,9 +5,11 @@
 //! [`CommandContext`] + [`execute`]; a pillar's service only maps its requests to commands.
 
 mod context;
+mod focus;
 mod preferences;
 mod tasks;
 
 pub use context::{CommandContext, MAX_COMMAND_ID_LEN, execute};
+pub use focus::{FocusCommandService, kind_from_wire};
 pub use preferences::PreferencesService;
 pub use tasks::TaskCommandService;

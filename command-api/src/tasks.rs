@@ -1,30 +1,81 @@
 //! `lifeos.v1.TaskCommands`: requests of the Tasks pillar mapped to [`TaskCommand`]s.
+//!
+//! CompleteTask counts the task's open subtasks in the task_list read model before handing the
+//! count to the aggregate (which refuses a parent with open subtasks unless `force` is set).
+//! The read model is eventually consistent, so the count is taken only after the model has
+//! applied every event committed when the command arrived (the task's own last event and every
+//! earlier subtask change included) and the request's `consistency_token`: a wait on the same [`Freshness`] the queries use,
+//! bounded, UNAVAILABLE when it times out. A subtask created concurrently with the completion
+//! may still be missed; that is the price of keeping each task its own consistency boundary.
 
-use aggregates::task::{NewTask, Task, TaskChanges, TaskCommand};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aggregates::task::{
+    IntervalUnit, NewTask, Recurrence, RecurrenceRule, RepeatFrom, Task, TaskChanges, TaskCommand,
+};
 use api_common::time::from_timestamp;
-use api_common::{invalid_argument, parse_uuid_field, status::command_status};
+use api_common::{
+    invalid_argument, parse_consistency_token, parse_uuid_field, status::command_status,
+};
 use cqrs_es::EventStore;
+use projections::task_list::TaskList;
+use projections::{Freshness, ReadModels};
 use proto::v1::task_commands_server::TaskCommands;
+use proto::v1::task_recurrence::Rule;
 use proto::v1::{
     CommandAck, CompleteTaskRequest, CreateTaskRequest, DeleteTaskRequest, ReopenTaskRequest,
-    UpdateTaskRequest,
+    SkipOccurrenceRequest, TaskIntervalUnit, TaskRecurrence, TaskRepeatFrom, UpdateTaskRequest,
 };
-use store::{AggregateStore, Store};
+use store::{AggregateStore, Position, Store};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{CommandContext, execute};
 
+/// How long CompleteTask waits for the read model by default (as queries do).
+const DEFAULT_SUBTASK_WAIT: Duration = Duration::from_secs(5);
+/// Open subtasks are counted up to this many.
+const MAX_COUNTED_SUBTASKS: usize = 10_000;
+
 /// The Tasks command service.
 #[derive(Clone)]
 pub struct TaskCommandService {
     tasks: AggregateStore<Task, Store>,
+    subtasks: SubtaskCheck,
+}
+
+/// Where CompleteTask counts open subtasks, and how long it waits for that model.
+#[derive(Clone)]
+struct SubtaskCheck {
+    models: ReadModels,
+    freshness: Freshness,
+    limit: Duration,
 }
 
 impl TaskCommandService {
-    /// A service writing Task aggregates through `tasks`.
+    /// A service writing Task aggregates through `tasks`. The open-subtask check of
+    /// CompleteTask reads the task_list model in the same store, waiting (up to 5 s) on its
+    /// stored checkpoint; [`TaskCommandService::with_freshness`] makes it follow a local runner.
     pub fn new(tasks: AggregateStore<Task, Store>) -> Self {
-        Self { tasks }
+        let models = ReadModels::new(tasks.journal().clone());
+        let freshness = Freshness::new(models.clone(), Arc::new(TaskList), None);
+        Self {
+            tasks,
+            subtasks: SubtaskCheck {
+                models,
+                freshness,
+                limit: DEFAULT_SUBTASK_WAIT,
+            },
+        }
+    }
+
+    /// Waits for the task_list model through `freshness` (the queries' one), for at most
+    /// `limit`, before counting open subtasks.
+    pub fn with_freshness(mut self, freshness: Freshness, limit: Duration) -> Self {
+        self.subtasks.freshness = freshness;
+        self.subtasks.limit = limit;
+        self
     }
 
     async fn run(
@@ -51,10 +102,84 @@ impl TaskCommandService {
     }
 }
 
+impl SubtaskCheck {
+    /// The open subtasks of `parent` (the caller's), once the model has applied the log head
+    /// and `token`.
+    async fn open_subtasks(
+        &self,
+        user_id: Uuid,
+        parent: Uuid,
+        token: Option<Position>,
+    ) -> Result<u32, Status> {
+        let head = self.models.committed_head().await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot read the log head");
+            match e {
+                projections::ProjectionError::Store(e) => api_common::status::store_status(&e),
+                _ => Status::internal("internal error"),
+            }
+        })?;
+        let target = token.map_or(head, |t| t.max(head));
+        let fresh = self
+            .freshness
+            .wait_for(target, self.limit)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot read the task_list checkpoint");
+                Status::unavailable("read model unavailable")
+            })?;
+        if !fresh {
+            return Err(Status::unavailable(format!(
+                "the task list has not caught up within {} ms, so open subtasks cannot be \
+                 counted; retry, or set force",
+                self.limit.as_millis()
+            )));
+        }
+        let open = TaskList::open_subtasks(&self.models, user_id, parent, MAX_COUNTED_SUBTASKS)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot count open subtasks");
+                match e {
+                    projections::ProjectionError::Store(e) => api_common::status::store_status(&e),
+                    _ => Status::internal("internal error"),
+                }
+            })?;
+        Ok(u32::try_from(open).unwrap_or(u32::MAX))
+    }
+}
+
 fn optional_uuid(field: &str, value: &str) -> Result<Option<Uuid>, Status> {
     (!value.is_empty())
         .then(|| parse_uuid_field(field, value))
         .transpose()
+}
+
+/// The wire recurrence as the domain's (the rule itself is checked by the aggregate).
+fn recurrence(wire: TaskRecurrence) -> Result<Recurrence, Status> {
+    let bad = |reason: &str| invalid_argument("recurrence", reason);
+    let repeat_from = match TaskRepeatFrom::try_from(wire.repeat_from) {
+        Ok(TaskRepeatFrom::DueDate) => RepeatFrom::DueDate,
+        Ok(TaskRepeatFrom::CompletionDate) => RepeatFrom::CompletionDate,
+        Err(_) => return Err(bad("repeat_from is not a TaskRepeatFrom value")),
+    };
+    let rule = match wire.rule {
+        Some(Rule::Rrule(text)) => RecurrenceRule::Rrule(text),
+        Some(Rule::Every(every)) => {
+            let unit = match TaskIntervalUnit::try_from(every.unit) {
+                Ok(TaskIntervalUnit::Days) => IntervalUnit::Days,
+                Ok(TaskIntervalUnit::Weeks) => IntervalUnit::Weeks,
+                Ok(TaskIntervalUnit::Months) => IntervalUnit::Months,
+                Ok(TaskIntervalUnit::Unspecified) | Err(_) => {
+                    return Err(bad("every.unit must be DAYS, WEEKS or MONTHS"));
+                }
+            };
+            RecurrenceRule::Every {
+                interval: every.interval,
+                unit,
+            }
+        }
+        None => return Err(bad("give a rule: rrule or every")),
+    };
+    Ok(Recurrence { rule, repeat_from })
 }
 
 #[tonic::async_trait]
@@ -72,6 +197,7 @@ impl TaskCommands for TaskCommandService {
             .as_ref()
             .map(|t| from_timestamp("due", t))
             .transpose()?;
+        let recurrence = r.recurrence.map(recurrence).transpose()?;
         if let Some(parent) = parent_task_id
             && parent != task_id
         {
@@ -85,6 +211,8 @@ impl TaskCommands for TaskCommandService {
             priority: r.priority,
             tags: r.tags,
             parent_task_id,
+            project: r.project,
+            recurrence,
         });
         self.run(context, task_id, command).await
     }
@@ -101,12 +229,24 @@ impl TaskCommands for TaskCommandService {
             (None, true) => Some(None),
             (None, false) => None,
         };
+        let project = match (r.project, r.clear_project) {
+            (Some(p), _) => Some(Some(p)),
+            (None, true) => Some(None),
+            (None, false) => None,
+        };
+        let recurrence = match (r.recurrence, r.clear_recurrence) {
+            (Some(wire), _) => Some(Some(recurrence(wire)?)),
+            (None, true) => Some(None),
+            (None, false) => None,
+        };
         let changes = TaskChanges {
             title: r.title,
             description: r.description,
             due,
             priority: r.priority,
             tags: r.tags.map(|t| t.values),
+            project,
+            recurrence,
         };
         self.run(context, task_id, TaskCommand::Update(changes))
             .await
@@ -117,8 +257,35 @@ impl TaskCommands for TaskCommandService {
         request: Request<CompleteTaskRequest>,
     ) -> Result<Response<CommandAck>, Status> {
         let context = CommandContext::from_request(&request, &request.get_ref().command_id)?;
+        let r = request.get_ref();
+        let task_id = parse_uuid_field("task_id", &r.task_id)?;
+        let token = parse_consistency_token(&r.consistency_token)?;
+        let command = if r.force {
+            TaskCommand::CompleteWithSubtasks {
+                open_subtasks: 0,
+                force: true,
+            }
+        } else {
+            let open_subtasks = self
+                .subtasks
+                .open_subtasks(context.caller.user_id, task_id, token)
+                .await?;
+            TaskCommand::CompleteWithSubtasks {
+                open_subtasks,
+                force: false,
+            }
+        };
+        self.run(context, task_id, command).await
+    }
+
+    async fn skip_occurrence(
+        &self,
+        request: Request<SkipOccurrenceRequest>,
+    ) -> Result<Response<CommandAck>, Status> {
+        let context = CommandContext::from_request(&request, &request.get_ref().command_id)?;
         let task_id = parse_uuid_field("task_id", &request.get_ref().task_id)?;
-        self.run(context, task_id, TaskCommand::Complete).await
+        self.run(context, task_id, TaskCommand::SkipOccurrence)
+            .await
     }
 
     async fn reopen_task(

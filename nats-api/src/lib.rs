@@ -58,6 +58,7 @@
 
 mod codec;
 mod error;
+pub mod focus;
 mod handler;
 mod metadata;
 mod metrics;

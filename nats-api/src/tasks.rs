@@ -1,5 +1,5 @@
 //! The Tasks pillar on NATS: `commands.tasks.*` → `lifeos.v1.TaskCommands`,
-//! `queries.tasks.*` → `lifeos.v1.TaskQueries`.
+//! `queries.tasks.*` → `lifeos.v1.TaskQueries` (`commands.tasks.skip` is SkipOccurrence).
 
 use std::sync::Arc;
 
@@ -48,6 +48,12 @@ where
             format!("{COMMANDS}/DeleteTask"),
             &c,
             |s, r| s.delete_task(r),
+        ),
+        Route::unary(
+            "commands.tasks.skip",
+            format!("{COMMANDS}/SkipOccurrence"),
+            &c,
+            |s, r| s.skip_occurrence(r),
         ),
         Route::unary(
             "queries.tasks.get",

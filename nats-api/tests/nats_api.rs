@@ -42,7 +42,46 @@ on_both_backends!(
     missing_and_bad_tokens_are_unauthenticated,
     invalid_input_is_refused_and_nothing_is_written,
     another_users_task_is_not_found,
+    recurring_task_skipped_over_nats,
 );
+
+/// `commands.tasks.skip` (SkipOccurrence) moves a recurring task created over NATS (recurrence
+/// in the protobuf JSON mapping) to its next occurrence; a bad RRULE names `recurrence`.
+async fn recurring_task_skipped_over_nats(backend: Backend) {
+    let Some(h) = Harness::start(backend).await else {
+        return;
+    };
+    let user = Uuid::now_v7();
+    let create = json!({
+        "title": "Stretch",
+        "due": "2030-01-07T09:00:00Z",
+        "recurrence": {"every": {"interval": 2, "unit": "TASK_INTERVAL_UNIT_DAYS"}},
+    });
+    let created = h.call("commands.tasks.create", user, &create).await;
+    let task_id = created.ok()["aggregateId"].as_str().unwrap().to_string();
+    let skipped = h
+        .call("commands.tasks.skip", user, &json!({"taskId": task_id}))
+        .await;
+    assert_eq!(skipped.ok()["version"], "2");
+    let got = h
+        .call(
+            "queries.tasks.get",
+            user,
+            &json!({"taskId": task_id, "consistencyToken": skipped.ok()["consistencyToken"]}),
+        )
+        .await;
+    let task = got.ok();
+    assert_eq!(task["due"], "2030-01-09T09:00:00Z", "{task}");
+    assert_eq!(task["skippedOccurrences"], 1, "{task}");
+    assert_eq!(task["recurrence"]["every"]["interval"], 2, "{task}");
+
+    let bad = json!({"title": "x", "due": "2030-01-07T09:00:00Z",
+        "recurrence": {"rrule": "FREQ=SOMETIMES"}});
+    let refused = h.call("commands.tasks.create", user, &bad).await;
+    let body = refused.error("INVALID_ARGUMENT", 3);
+    assert_eq!(body.field_violations[0].field, "recurrence", "{body:?}");
+    h.stop().await;
+}
 
 /// The position in a command ack.
 fn position(ack: &Value) -> Position {
@@ -158,11 +197,20 @@ async fn tasks_round_trip_over_nats(backend: Backend) {
         )
         .await;
     assert_eq!(update.ok()["version"], "2");
-    let complete = h
+    // `first` has an open subtask (`second`): completing it needs `force`
+    let refused = h
         .call(
             "commands.tasks.complete",
             user,
             &json!({"taskId": first_id}),
+        )
+        .await;
+    refused.error("FAILED_PRECONDITION", 9);
+    let complete = h
+        .call(
+            "commands.tasks.complete",
+            user,
+            &json!({"taskId": first_id, "force": true}),
         )
         .await;
     let page = h
@@ -368,6 +416,7 @@ async fn srv_discovery_answers() {
         "commands.tasks.complete",
         "commands.tasks.reopen",
         "commands.tasks.delete",
+        "commands.tasks.skip",
         "queries.tasks.get",
         "queries.tasks.list",
         "system.health",

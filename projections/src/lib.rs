@@ -6,7 +6,10 @@
 //! transaction (exactly-once, restartable anywhere). Rows of every projection share one table
 //! shape ([`Row`]), stored by [`ReadModels`] on PostgreSQL or SQLite.
 
+pub mod daily;
 mod error;
+pub mod focus_daily;
+pub mod focus_sessions;
 mod freshness;
 mod projection;
 mod read_models;
@@ -21,7 +24,11 @@ use std::sync::Arc;
 
 /// Every projection of the engine (the server runs one runner for each).
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(task_list::TaskList)]
+    vec![
+        Arc::new(task_list::TaskList),
+        Arc::new(focus_sessions::FocusSessions),
+        Arc::new(focus_daily::FocusDaily),
+    ]
 }
 
 /// The projection called `name`.
@@ -32,7 +39,7 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
 pub use error::{PoisonEvent, ProjectionError};
 pub use freshness::Freshness;
 pub use projection::Projection;
-pub use read_models::{ReadModels, RowCursor};
+pub use read_models::{DocFilter, ReadModels, RowCursor};
 pub use reader::{MemoryRows, RowReader};
 pub use row::{Row, RowKey, RowSet};
 pub use runner::{ProjectionRunner, RunnerHandle};

@@ -17,6 +17,120 @@ pub struct RowCursor {
     pub row_id: String,
 }
 
+/// A condition on a row's JSON document, evaluated by the database in the listing query itself
+/// (PostgreSQL jsonb operators, SQLite `json_extract` / `json_each`), so a filtered listing pages
+/// exactly like an unfiltered one: no page is cut before the filter.
+///
+/// Fields are top-level keys of the document, named by the code (plain identifiers); values are
+/// compared as JSON strings, exactly.
+///
+/// ```
+/// use projections::DocFilter;
+/// let doc = serde_json::json!({"project": "Garden", "tags": ["home", "weekly"]});
+/// assert!(DocFilter::eq("project", "Garden").matches(&doc));
+/// assert!(!DocFilter::eq("project", "garden").matches(&doc));
+/// assert!(DocFilter::contains("tags", "weekly").matches(&doc));
+/// assert!(!DocFilter::contains("tags", "work").matches(&doc));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocFilter {
+    /// `doc[field]` is the string `value`.
+    Eq {
+        /// A top-level key of the document.
+        field: &'static str,
+        /// The string it must equal.
+        value: String,
+    },
+    /// `doc[field]` is an array holding the string `value`.
+    Contains {
+        /// A top-level key of the document.
+        field: &'static str,
+        /// The string the array must hold.
+        value: String,
+    },
+}
+
+impl DocFilter {
+    /// `doc[field] == value`.
+    pub fn eq(field: &'static str, value: impl Into<String>) -> Self {
+        Self::Eq {
+            field,
+            value: value.into(),
+        }
+    }
+
+    /// `value` is an element of the array `doc[field]`.
+    pub fn contains(field: &'static str, value: impl Into<String>) -> Self {
+        Self::Contains {
+            field,
+            value: value.into(),
+        }
+    }
+
+    /// Whether `doc` passes (the in-memory twin of the SQL condition).
+    pub fn matches(&self, doc: &Value) -> bool {
+        match self {
+            Self::Eq { field, value } => doc.get(*field).and_then(Value::as_str) == Some(value),
+            Self::Contains { field, value } => doc
+                .get(*field)
+                .and_then(Value::as_array)
+                .is_some_and(|items| items.iter().any(|v| v.as_str() == Some(value))),
+        }
+    }
+
+    fn field(&self) -> &'static str {
+        match self {
+            Self::Eq { field, .. } | Self::Contains { field, .. } => field,
+        }
+    }
+
+    fn value(&self) -> &str {
+        match self {
+            Self::Eq { value, .. } | Self::Contains { value, .. } => value,
+        }
+    }
+
+    /// The condition, its two parameters numbered `$first` (field) and `$first + 1` (value).
+    fn pg_clause(&self, first: usize) -> String {
+        let (f, v) = (first, first + 1);
+        match self {
+            // jsonb equality: a number or a boolean never equals a string
+            Self::Eq { .. } => format!(" AND doc -> ${f} = to_jsonb(${v}::text)"),
+            Self::Contains { .. } => {
+                format!(" AND (doc -> ${f}) @> jsonb_build_array(${v}::text)")
+            }
+        }
+    }
+
+    /// Like [`DocFilter::pg_clause`]; the field parameter is a JSON path (`$.field`).
+    fn sqlite_clause(&self, first: usize) -> String {
+        let (f, v) = (first, first + 1);
+        match self {
+            // typed: json_each walks a scalar as a one-element set, and `7` must not equal '7'
+            Self::Eq { .. } => {
+                format!(" AND json_type(doc, ${f}) = 'text' AND json_extract(doc, ${f}) = ${v}")
+            }
+            Self::Contains { .. } => format!(
+                " AND json_type(doc, ${f}) = 'array' AND EXISTS (SELECT 1 FROM json_each(doc, ${f}) \
+                 AS e WHERE e.type = 'text' AND e.value = ${v})"
+            ),
+        }
+    }
+
+    /// Refuses a field that is not a plain identifier (fields come from code, never clients).
+    fn check(filters: &[DocFilter]) -> Result<(), ProjectionError> {
+        for filter in filters {
+            let field = filter.field();
+            if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(ProjectionError::Corrupt(format!(
+                    "document filter on {field:?}: fields are plain identifiers"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The read-model tables of one store. Cheap to clone.
 #[derive(Clone)]
 pub struct ReadModels {
@@ -34,6 +148,35 @@ impl ReadModels {
     /// The event store underneath.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The position of the last committed event, readable yet or not.
+    ///
+    /// On PostgreSQL an event committed while an older transaction is still open is not
+    /// readable yet (`Journal::head` stops before it; the runner reads it once that transaction
+    /// ends); this is the position past it. A model whose checkpoint reaches it has applied
+    /// every event committed before this call. On SQLite (one writer) it is the log head.
+    pub async fn committed_head(&self) -> Result<Position, ProjectionError> {
+        match &self.store {
+            Store::Postgres(s) => {
+                let row: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT global_position, transaction_id::text AS tx FROM events \
+                     ORDER BY events.transaction_id DESC, global_position DESC LIMIT 1",
+                )
+                .fetch_optional(s.pool())
+                .await?;
+                match row {
+                    None => Ok(Position::START),
+                    Some((pos, tx)) => Ok(Position {
+                        tx: tx.parse().map_err(|_| {
+                            ProjectionError::Corrupt(format!("transaction id {tx:?}"))
+                        })?,
+                        pos,
+                    }),
+                }
+            }
+            Store::Sqlite(_) => Ok(store::Journal::head(&self.store).await?),
+        }
     }
 
     /// The checkpoint of `model` (`Position::START` before its first batch).
@@ -214,7 +357,22 @@ impl ReadModels {
         cursor: Option<&RowCursor>,
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
-        self.list_in(Model::Named(model), user_id, groups, cursor, limit)
+        self.list_in(Model::Named(model), user_id, groups, &[], cursor, limit)
+            .await
+    }
+
+    /// Like [`ReadModels::list`], only the rows whose document passes every one of `filters`
+    /// (evaluated in the same query, so `limit` and `cursor` apply to the filtered rows).
+    pub async fn list_filtered(
+        &self,
+        model: &str,
+        user_id: Uuid,
+        groups: &[&str],
+        filters: &[DocFilter],
+        cursor: Option<&RowCursor>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
+        self.list_in(Model::Named(model), user_id, groups, filters, cursor, limit)
             .await
     }
 
@@ -230,8 +388,37 @@ impl ReadModels {
         cursor: Option<&RowCursor>,
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
-        self.list_in(Model::active(projection), user_id, groups, cursor, limit)
-            .await
+        self.list_in(
+            Model::active(projection),
+            user_id,
+            groups,
+            &[],
+            cursor,
+            limit,
+        )
+        .await
+    }
+
+    /// Like [`ReadModels::list_active`], only the rows whose document passes every one of
+    /// `filters` (see [`ReadModels::list_filtered`]).
+    pub async fn list_active_filtered(
+        &self,
+        projection: &dyn Projection,
+        user_id: Uuid,
+        groups: &[&str],
+        filters: &[DocFilter],
+        cursor: Option<&RowCursor>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
+        self.list_in(
+            Model::active(projection),
+            user_id,
+            groups,
+            filters,
+            cursor,
+            limit,
+        )
+        .await
     }
 
     async fn get_in(
@@ -264,42 +451,65 @@ impl ReadModels {
         model: Model<'_>,
         user_id: Uuid,
         groups: &[&str],
+        filters: &[DocFilter],
         cursor: Option<&RowCursor>,
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
+        DocFilter::check(filters)?;
         let start = RowCursor::default();
         let cursor = cursor.unwrap_or(&start);
+        // parameters: $1..$5 below, then two per filter, then the model's
+        let first_filter = 6;
+        let first_model = first_filter + 2 * filters.len();
         match &self.store {
             Store::Postgres(s) => {
+                let conditions: String = filters
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| f.pg_clause(first_filter + 2 * i))
+                    .collect();
                 let sql = format!(
                     "SELECT user_id, row_id, grp, sort_key, doc FROM read_model_rows \
-                     WHERE {} AND user_id = $1 AND grp = ANY($2) AND (sort_key, row_id) > ($3, $4) \
+                     WHERE {} AND user_id = $1 AND grp = ANY($2) AND (sort_key, row_id) > ($3, $4){conditions} \
                      ORDER BY sort_key, row_id LIMIT $5",
-                    model.clause(6)
+                    model.clause(first_model)
                 );
-                let query = sqlx::query(&sql)
+                let mut query = sqlx::query(&sql)
                     .bind(user_id)
                     .bind(groups)
                     .bind(&cursor.sort_key)
                     .bind(&cursor.row_id)
                     .bind(limit as i64);
+                for filter in filters {
+                    query = query.bind(filter.field()).bind(filter.value());
+                }
                 let rows = model.bind(query).fetch_all(s.pool()).await?;
                 rows.iter().map(decode_pg).collect()
             }
             Store::Sqlite(s) => {
+                let conditions: String = filters
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| f.sqlite_clause(first_filter + 2 * i))
+                    .collect();
+                let paths: Vec<String> =
+                    filters.iter().map(|f| format!("$.{}", f.field())).collect();
                 let sql = format!(
                     "SELECT user_id, row_id, grp, sort_key, doc FROM read_model_rows \
                      WHERE {} AND user_id = $1 AND grp IN (SELECT value FROM json_each($2)) \
-                       AND (sort_key, row_id) > ($3, $4) \
+                       AND (sort_key, row_id) > ($3, $4){conditions} \
                      ORDER BY sort_key, row_id LIMIT $5",
-                    model.clause(6)
+                    model.clause(first_model)
                 );
-                let query = sqlx::query(&sql)
+                let mut query = sqlx::query(&sql)
                     .bind(user_id.to_string())
                     .bind(serde_json::to_string(groups)?)
                     .bind(&cursor.sort_key)
                     .bind(&cursor.row_id)
                     .bind(limit as i64);
+                for (filter, path) in filters.iter().zip(&paths) {
+                    query = query.bind(path.as_str()).bind(filter.value());
+                }
                 let rows = model.bind(query).fetch_all(s.reader()).await?;
                 rows.iter().map(decode_sqlite).collect()
             }

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use uuid::Uuid;
 
-use crate::{Projection, ProjectionError, ReadModels, Row, RowCursor, RowKey, RowSet};
+use crate::{DocFilter, Projection, ProjectionError, ReadModels, Row, RowCursor, RowKey, RowSet};
 
 /// Where a projection's rows are read from: [`ReadModels`] (the active generation) or
 /// [`MemoryRows`] (a replay).
@@ -24,6 +24,18 @@ pub trait RowReader: Send + Sync {
         projection: &dyn Projection,
         user_id: Uuid,
         groups: &[&str],
+        cursor: Option<&RowCursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Row>, ProjectionError>> + Send;
+
+    /// Like [`list_rows`](RowReader::list_rows), only the rows whose document passes every one
+    /// of `filters` (applied before the page is cut: `limit` counts matching rows).
+    fn list_rows_filtered(
+        &self,
+        projection: &dyn Projection,
+        user_id: Uuid,
+        groups: &[&str],
+        filters: &[DocFilter],
         cursor: Option<&RowCursor>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Row>, ProjectionError>> + Send;
@@ -47,6 +59,19 @@ impl RowReader for ReadModels {
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
         self.list_active(projection, user_id, groups, cursor, limit)
+            .await
+    }
+
+    async fn list_rows_filtered(
+        &self,
+        projection: &dyn Projection,
+        user_id: Uuid,
+        groups: &[&str],
+        filters: &[DocFilter],
+        cursor: Option<&RowCursor>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
+        self.list_active_filtered(projection, user_id, groups, filters, cursor, limit)
             .await
     }
 }
@@ -94,9 +119,22 @@ impl RowReader for MemoryRows {
 
     async fn list_rows(
         &self,
+        projection: &dyn Projection,
+        user_id: Uuid,
+        groups: &[&str],
+        cursor: Option<&RowCursor>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
+        self.list_rows_filtered(projection, user_id, groups, &[], cursor, limit)
+            .await
+    }
+
+    async fn list_rows_filtered(
+        &self,
         _projection: &dyn Projection,
         user_id: Uuid,
         groups: &[&str],
+        filters: &[DocFilter],
         cursor: Option<&RowCursor>,
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
@@ -111,6 +149,7 @@ impl RowReader for MemoryRows {
             .rows()
             .into_iter()
             .filter(|r| r.key.user_id == user_id && groups.contains(&r.grp.as_str()) && after(r))
+            .filter(|r| filters.iter().all(|f| f.matches(&r.doc)))
             .take(limit)
             .cloned()
             .collect())

@@ -1,14 +1,23 @@
 //! `task_list`: each user's tasks, open and completed, ordered by due time then priority,
 //! plus per-user counters.
+//!
+//! A recurring task is one row that stays open across its occurrences: an occurrence completed
+//! or skipped moves its due time (and so its place in the list) to the next occurrence, and a
+//! completed occurrence counts in the completions. Rows can be filtered by project, tag or
+//! parent task ([`TaskFilter`]) inside the listing query, so pages stay exact.
+//!
+//! Fields added after version 1 of the fold (project, recurrence, occurrence counters) default
+//! when absent: rows written before them read as they would be written now (no task had those
+//! fields then), so no rebuild is needed.
 
-use aggregates::task::{Task, TaskEvent};
+use aggregates::task::{Recurrence, Task, TaskEvent};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use store::LoggedEvent;
 use uuid::Uuid;
 
-use crate::{Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet};
+use crate::{DocFilter, Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet};
 
 /// Row group of open tasks.
 pub const OPEN: &str = "open";
@@ -18,6 +27,8 @@ pub const COMPLETED: &str = "completed";
 const STATS: &str = "stats";
 /// Row id of the per-user counters row.
 const STATS_ROW: &str = "stats";
+/// The most subtasks [`TaskList::subtasks`] returns.
+pub const MAX_SUBTASKS: usize = 500;
 
 /// One task as the list shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +55,49 @@ pub struct TaskView {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// The project it belongs to.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// How it repeats (its `due` is the current occurrence).
+    #[serde(default)]
+    pub recurrence: Option<Recurrence>,
+    /// Occurrences completed (a recurring task; its final completion included).
+    #[serde(default)]
+    pub completed_occurrences: u32,
+    /// Occurrences skipped.
+    #[serde(default)]
+    pub skipped_occurrences: u32,
+    /// When an occurrence (or the task) was last completed.
+    #[serde(default)]
+    pub last_completed_at: Option<DateTime<Utc>>,
+}
+
+/// Which tasks a listing keeps (every given condition must hold; exact matches).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    /// Tasks of this project.
+    pub project: Option<String>,
+    /// Tasks carrying this tag.
+    pub tag: Option<String>,
+    /// Subtasks of this task.
+    pub parent_task_id: Option<Uuid>,
+}
+
+impl TaskFilter {
+    /// The document filters of the read model.
+    fn doc_filters(&self) -> Vec<DocFilter> {
+        let mut filters = Vec::new();
+        if let Some(project) = &self.project {
+            filters.push(DocFilter::eq("project", project.clone()));
+        }
+        if let Some(tag) = &self.tag {
+            filters.push(DocFilter::contains("tags", tag.clone()));
+        }
+        if let Some(parent) = self.parent_task_id {
+            filters.push(DocFilter::eq("parent_task_id", parent.to_string()));
+        }
+        filters
+    }
 }
 
 /// Per-user counters kept beside the list.
@@ -55,7 +109,8 @@ pub struct TaskStats {
     pub completed: u64,
     /// Tasks ever created.
     pub created_total: u64,
-    /// Completions ever recorded (reopen then complete counts twice).
+    /// Completions ever recorded (reopen then complete counts twice; each completed occurrence
+    /// of a recurring task counts once).
     pub completions_total: u64,
 }
 
@@ -92,13 +147,36 @@ impl TaskList {
         cursor: Option<&RowCursor>,
         page_size: usize,
     ) -> Result<(Vec<TaskView>, Option<RowCursor>), ProjectionError> {
+        Self::list_where(
+            rows,
+            user_id,
+            include_completed,
+            &TaskFilter::default(),
+            cursor,
+            page_size,
+        )
+        .await
+    }
+
+    /// Like [`TaskList::list`], only the tasks `filter` keeps (filtered by the store before the
+    /// page is cut, so every page but the last is full and the cursor walks exactly the
+    /// matching tasks).
+    pub async fn list_where(
+        rows: &impl RowReader,
+        user_id: Uuid,
+        include_completed: bool,
+        filter: &TaskFilter,
+        cursor: Option<&RowCursor>,
+        page_size: usize,
+    ) -> Result<(Vec<TaskView>, Option<RowCursor>), ProjectionError> {
         let groups: &[&str] = if include_completed {
             &[OPEN, COMPLETED]
         } else {
             &[OPEN]
         };
+        let filters = filter.doc_filters();
         let mut page = rows
-            .list_rows(&TaskList, user_id, groups, cursor, page_size + 1)
+            .list_rows_filtered(&TaskList, user_id, groups, &filters, cursor, page_size + 1)
             .await?;
         let next = if page.len() > page_size {
             page.truncate(page_size);
@@ -111,6 +189,38 @@ impl TaskList {
         };
         let tasks = page.iter().map(Row::decode).collect::<Result<_, _>>()?;
         Ok((tasks, next))
+    }
+
+    /// The subtasks of `parent` (open and completed, in list order, at most [`MAX_SUBTASKS`]).
+    pub async fn subtasks(
+        rows: &impl RowReader,
+        user_id: Uuid,
+        parent: Uuid,
+    ) -> Result<Vec<TaskView>, ProjectionError> {
+        let filter = TaskFilter {
+            parent_task_id: Some(parent),
+            ..TaskFilter::default()
+        };
+        let (tasks, _) = Self::list_where(rows, user_id, true, &filter, None, MAX_SUBTASKS).await?;
+        Ok(tasks)
+    }
+
+    /// How many subtasks of `parent` are open (counting stops at `limit`).
+    pub async fn open_subtasks(
+        rows: &impl RowReader,
+        user_id: Uuid,
+        parent: Uuid,
+        limit: usize,
+    ) -> Result<usize, ProjectionError> {
+        let filters = TaskFilter {
+            parent_task_id: Some(parent),
+            ..TaskFilter::default()
+        }
+        .doc_filters();
+        let open = rows
+            .list_rows_filtered(&TaskList, user_id, &[OPEN], &filters, None, limit)
+            .await?;
+        Ok(open.len())
     }
 
     /// The counters of `user_id`.
@@ -188,6 +298,8 @@ impl Projection for TaskList {
                     tags,
                     parent_task_id,
                     created_at,
+                    project,
+                    recurrence,
                     ..
                 },
                 None,
@@ -205,6 +317,11 @@ impl Projection for TaskList {
                     completed_at: None,
                     created_at,
                     updated_at: created_at,
+                    project,
+                    recurrence,
+                    completed_occurrences: 0,
+                    skipped_occurrences: 0,
+                    last_completed_at: None,
                 })
             }
             (
@@ -216,12 +333,24 @@ impl Projection for TaskList {
                     priority,
                     tags,
                     updated_at,
+                    project,
+                    clear_project,
+                    recurrence,
+                    clear_recurrence,
                 },
                 Some(mut v),
             ) => {
                 if clear_due {
                     v.due = None;
                 }
+                if clear_project {
+                    v.project = None;
+                }
+                v.project = project.or(v.project);
+                if clear_recurrence {
+                    v.recurrence = None;
+                }
+                v.recurrence = recurrence.or(v.recurrence);
                 v.due = due.or(v.due);
                 v.title = title.unwrap_or(v.title);
                 v.description = description.unwrap_or(v.description);
@@ -235,6 +364,45 @@ impl Projection for TaskList {
                 v.completed = true;
                 v.completed_at = Some(completed_at);
                 v.updated_at = completed_at;
+                if v.recurrence.is_some() {
+                    v.completed_occurrences += 1;
+                }
+                v.last_completed_at = Some(completed_at);
+                Some(v)
+            }
+            (
+                TaskEvent::TaskOccurrenceCompleted {
+                    completed_at,
+                    next_due,
+                    ..
+                },
+                Some(mut v),
+            ) => {
+                stats.completions_total += 1;
+                v.due = Some(next_due);
+                v.completed_occurrences += 1;
+                v.last_completed_at = Some(completed_at);
+                v.updated_at = completed_at;
+                Some(v)
+            }
+            (
+                TaskEvent::TaskOccurrenceSkipped {
+                    skipped_at,
+                    next_due,
+                    ..
+                },
+                Some(mut v),
+            ) => {
+                v.skipped_occurrences += 1;
+                match next_due {
+                    Some(next) => v.due = Some(next),
+                    None => {
+                        // the series is over: the task is closed, no completion counted
+                        v.completed = true;
+                        v.completed_at = Some(skipped_at);
+                    }
+                }
+                v.updated_at = skipped_at;
                 Some(v)
             }
             (TaskEvent::TaskReopened { reopened_at }, Some(mut v)) => {
@@ -341,6 +509,11 @@ mod tests {
             completed_at: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            project: None,
+            recurrence: None,
+            completed_occurrences: 0,
+            skipped_occurrences: 0,
+            last_completed_at: None,
         };
         let at = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
         let ordered = [

@@ -3,10 +3,12 @@
 
 mod admin;
 mod consistency;
+mod focus;
 mod history;
 mod tasks;
 
 pub use admin::AdminService;
 pub use consistency::ReadYourWrites;
+pub use focus::{FocusQueryService, kind_to_wire};
 pub use history::HistoryService;
 pub use tasks::TaskQueryService;

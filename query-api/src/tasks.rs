@@ -1,14 +1,22 @@
 //! `lifeos.v1.TaskQueries`: the task_list read model over gRPC.
+//!
+//! ListTasks filters by project and tag inside the read-model query (pages stay exact); GetTask
+//! answers with the task's subtasks (rows whose `parent_task_id` is the task).
 
+use aggregates::task::{IntervalUnit, Recurrence, RecurrenceRule, RepeatFrom};
 use api_common::time::{from_timestamp, to_timestamp};
 use api_common::{Caller, invalid_argument, parse_uuid_field};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use projections::replay::replay_user;
-use projections::task_list::{TaskList, TaskView};
+use projections::task_list::{TaskFilter, TaskList, TaskView};
 use projections::{MemoryRows, Projection, ProjectionError, ReadModels, RowCursor};
 use proto::v1::task_queries_server::TaskQueries;
-use proto::v1::{GetTaskRequest, ListTasksRequest, ListTasksResponse, Task};
+use proto::v1::task_recurrence::Rule;
+use proto::v1::{
+    GetTaskRequest, ListTasksRequest, ListTasksResponse, Task, TaskEvery, TaskIntervalUnit,
+    TaskRecurrence, TaskRepeatFrom,
+};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -78,6 +86,29 @@ fn read_error(err: ProjectionError) -> Status {
     }
 }
 
+fn recurrence_to_proto(r: Recurrence) -> TaskRecurrence {
+    let rule = match r.rule {
+        RecurrenceRule::Rrule(text) => Rule::Rrule(text),
+        RecurrenceRule::Every { interval, unit } => Rule::Every(TaskEvery {
+            interval,
+            unit: match unit {
+                IntervalUnit::Days => TaskIntervalUnit::Days,
+                IntervalUnit::Weeks => TaskIntervalUnit::Weeks,
+                IntervalUnit::Months => TaskIntervalUnit::Months,
+            }
+            .into(),
+        }),
+    };
+    let repeat_from = match r.repeat_from {
+        RepeatFrom::DueDate => TaskRepeatFrom::DueDate,
+        RepeatFrom::CompletionDate => TaskRepeatFrom::CompletionDate,
+    };
+    TaskRecurrence {
+        rule: Some(rule),
+        repeat_from: repeat_from.into(),
+    }
+}
+
 fn to_proto(v: TaskView) -> Task {
     Task {
         task_id: v.task_id.to_string(),
@@ -91,7 +122,18 @@ fn to_proto(v: TaskView) -> Task {
         completed_at: v.completed_at.map(to_timestamp),
         created_at: Some(to_timestamp(v.created_at)),
         updated_at: Some(to_timestamp(v.updated_at)),
+        project: v.project.unwrap_or_default(),
+        recurrence: v.recurrence.map(recurrence_to_proto),
+        completed_occurrences: v.completed_occurrences,
+        skipped_occurrences: v.skipped_occurrences,
+        last_completed_at: v.last_completed_at.map(to_timestamp),
+        subtasks: Vec::new(),
     }
+}
+
+/// A non-empty filter value.
+fn filter_value(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
 }
 
 fn encode_cursor(c: &RowCursor) -> String {
@@ -116,13 +158,27 @@ impl TaskQueries for TaskQueryService {
         let r = request.into_inner();
         let task_id = parse_uuid_field("task_id", &r.task_id)?;
         self.consistency.wait(&r.consistency_token).await?;
-        let view = match self.source(&caller, r.as_of.as_ref()).await? {
-            Source::Live => TaskList::get(&self.models, caller.user_id, task_id).await,
-            Source::AsOf(rows) => TaskList::get(&rows, caller.user_id, task_id).await,
-        }
-        .map_err(read_error)?
-        .ok_or_else(|| Status::not_found(format!("task {task_id} not found")))?;
-        Ok(Response::new(to_proto(view)))
+        let user = caller.user_id;
+        let (view, subtasks) = match self.source(&caller, r.as_of.as_ref()).await? {
+            Source::Live => (
+                TaskList::get(&self.models, user, task_id).await,
+                TaskList::subtasks(&self.models, user, task_id).await,
+            ),
+            Source::AsOf(rows) => (
+                TaskList::get(&rows, user, task_id).await,
+                TaskList::subtasks(&rows, user, task_id).await,
+            ),
+        };
+        let view = view
+            .map_err(read_error)?
+            .ok_or_else(|| Status::not_found(format!("task {task_id} not found")))?;
+        let mut task = to_proto(view);
+        task.subtasks = subtasks
+            .map_err(read_error)?
+            .into_iter()
+            .map(to_proto)
+            .collect();
+        Ok(Response::new(task))
     }
 
     async fn list_tasks(
@@ -144,14 +200,20 @@ impl TaskQueries for TaskQueryService {
         let cursor = decode_cursor(&r.page_token)?;
         self.consistency.wait(&r.consistency_token).await?;
         let (include, size) = (r.include_completed, page_size as usize);
+        let filter = TaskFilter {
+            project: filter_value(r.project),
+            tag: filter_value(r.tag),
+            parent_task_id: None,
+        };
         let user = caller.user_id;
+        let cursor = cursor.as_ref();
         let (page, stats) = match self.source(&caller, r.as_of.as_ref()).await? {
             Source::Live => (
-                TaskList::list(&self.models, user, include, cursor.as_ref(), size).await,
+                TaskList::list_where(&self.models, user, include, &filter, cursor, size).await,
                 TaskList::stats(&self.models, user).await,
             ),
             Source::AsOf(rows) => (
-                TaskList::list(&rows, user, include, cursor.as_ref(), size).await,
+                TaskList::list_where(&rows, user, include, &filter, cursor, size).await,
                 TaskList::stats(&rows, user).await,
             ),
         };
@@ -162,6 +224,8 @@ impl TaskQueries for TaskQueryService {
             next_page_token: next.as_ref().map(encode_cursor).unwrap_or_default(),
             open_count: stats.open,
             completed_count: stats.completed,
+            completions_total: stats.completions_total,
+            created_total: stats.created_total,
         }))
     }
 }

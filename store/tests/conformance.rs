@@ -903,6 +903,8 @@ async fn snapshots_match_full_replay(store: Store) {
         priority: 0,
         tags: vec!["four".into()],
         parent_task_id: None,
+        project: None,
+        series: None,
         completed_at: None,
         deleted_at: None,
         created_at: at(0),

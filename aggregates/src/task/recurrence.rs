@@ -1,0 +1,254 @@
+//! Recurring tasks: the rule a task repeats by, and the series it follows.
+//!
+//! A rule is either an RFC 5545 RRULE or "every N days/weeks/months". Both are expanded by the
+//! [`rrule`] crate (never hand-rolled): "every N" is the RRULE `FREQ=DAILY|WEEKLY|MONTHLY;
+//! INTERVAL=N` (monthly on the 29th–31st adds `BYMONTHDAY=<day>,-1;BYSETPOS=1`, so a month
+//! without that day falls on its last day: Jan 31 → Feb 28 → Mar 31).
+//!
+//! Times are UTC: a series starts (`DTSTART`) at a UTC instant and repeats at that UTC time of
+//! day. Occurrences are whole seconds (the crate drops sub-second parts).
+//!
+//! ```
+//! use aggregates::task::recurrence::{IntervalUnit, Recurrence, RecurrenceRule, RepeatFrom};
+//! use chrono::{TimeZone, Utc};
+//!
+//! let every_2_days = Recurrence {
+//!     rule: RecurrenceRule::Every { interval: 2, unit: IntervalUnit::Days },
+//!     repeat_from: RepeatFrom::DueDate,
+//! };
+//! let start = Utc.with_ymd_and_hms(2025, 6, 1, 9, 0, 0).unwrap();
+//! assert_eq!(
+//!     every_2_days.next_after(start, start),
+//!     Some(Utc.with_ymd_and_hms(2025, 6, 3, 9, 0, 0).unwrap())
+//! );
+//! ```
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use rrule::{Frequency, RRule, Tz, Unvalidated};
+use serde::{Deserialize, Serialize};
+
+use crate::DomainError;
+
+/// The request field every recurrence error names.
+pub const FIELD: &str = "recurrence";
+/// The longest RRULE text accepted, in characters.
+pub const RRULE_MAX_CHARS: usize = 1_000;
+/// The largest N of "every N days/weeks/months".
+pub const MAX_INTERVAL: u32 = 1_000;
+
+/// How a task repeats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recurrence {
+    /// When the occurrences fall.
+    pub rule: RecurrenceRule,
+    /// What the next occurrence is computed from.
+    #[serde(default)]
+    pub repeat_from: RepeatFrom,
+}
+
+/// The pattern of a recurrence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecurrenceRule {
+    /// An RFC 5545 RRULE value, as the `rrule` crate prints it (no `RRULE:` prefix), e.g.
+    /// `FREQ=WEEKLY;BYDAY=MO,TH`.
+    Rrule(String),
+    /// Every `interval` days, weeks or months.
+    Every {
+        /// N, in `1..=MAX_INTERVAL`.
+        interval: u32,
+        /// Days, weeks or months.
+        unit: IntervalUnit,
+    },
+}
+
+/// The unit of "every N …".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntervalUnit {
+    /// Every N days.
+    Days,
+    /// Every N weeks.
+    Weeks,
+    /// Every N months (clamped to the month's last day).
+    Months,
+}
+
+/// What the next occurrence of a recurring task is computed from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepeatFrom {
+    /// The next occurrence of the series after the current due time, wherever the completion
+    /// falls (a weekly task completed late is still due on its weekday).
+    #[default]
+    DueDate,
+    /// The series restarts on the day of the completion (or skip), at the due time of day, and
+    /// the next occurrence is the first one after that day ("every 3 days from when I did it").
+    CompletionDate,
+}
+
+impl Recurrence {
+    /// Checks the rule (for a series starting at `start`) and returns it normalized: an RRULE
+    /// is parsed and validated by the `rrule` crate and stored as the crate prints it. Errors
+    /// name the field `recurrence` and carry the parser's reason.
+    pub fn validated(self, start: DateTime<Utc>) -> Result<Self, DomainError> {
+        let checked = self.syntax_checked()?;
+        if let RecurrenceRule::Rrule(text) = &checked.rule {
+            parse(text)
+                .and_then(|rule| rule.validate(start.with_timezone(&Tz::UTC)))
+                .map_err(|e| DomainError::invalid(FIELD, e.to_string()))?;
+        }
+        Ok(checked)
+    }
+
+    /// Like [`Recurrence::validated`], without the checks that need the series' start (an
+    /// UNTIL before it, in another time zone): what can be checked before the task is loaded.
+    pub fn syntax_checked(self) -> Result<Self, DomainError> {
+        let rule = match self.rule {
+            RecurrenceRule::Rrule(text) => RecurrenceRule::Rrule(normalize_rrule(&text)?),
+            RecurrenceRule::Every { interval, unit } => {
+                if !(1..=MAX_INTERVAL).contains(&interval) {
+                    return Err(DomainError::invalid(
+                        FIELD,
+                        format!(
+                            "the interval must be between 1 and {MAX_INTERVAL}, got {interval}"
+                        ),
+                    ));
+                }
+                RecurrenceRule::Every { interval, unit }
+            }
+        };
+        Ok(Self {
+            rule,
+            repeat_from: self.repeat_from,
+        })
+    }
+
+    /// The RRULE value this recurrence expands with, for a series starting at `start`.
+    pub fn rrule_text(&self, start: DateTime<Utc>) -> String {
+        match &self.rule {
+            RecurrenceRule::Rrule(text) => text.clone(),
+            RecurrenceRule::Every { interval, unit } => match unit {
+                IntervalUnit::Days => format!("FREQ=DAILY;INTERVAL={interval}"),
+                IntervalUnit::Weeks => format!("FREQ=WEEKLY;INTERVAL={interval}"),
+                IntervalUnit::Months if start.day() > 28 => format!(
+                    "FREQ=MONTHLY;INTERVAL={interval};BYMONTHDAY={},-1;BYSETPOS=1",
+                    start.day()
+                ),
+                IntervalUnit::Months => format!("FREQ=MONTHLY;INTERVAL={interval}"),
+            },
+        }
+    }
+
+    /// The RRULE's `COUNT`: how many occurrences the series has at most.
+    pub fn count(&self) -> Option<u32> {
+        match &self.rule {
+            RecurrenceRule::Rrule(text) => parse(text).ok().and_then(|r| r.get_count()),
+            RecurrenceRule::Every { .. } => None,
+        }
+    }
+
+    /// The first occurrence strictly after `after` of the series that starts at `start`
+    /// (expanded by the `rrule` crate); `None` when the rule has no such occurrence (its COUNT or
+    /// UNTIL is exhausted, or it never matches again).
+    pub fn next_after(&self, start: DateTime<Utc>, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let rule = parse(&self.rrule_text(start)).ok()?;
+        let set = rule.build(start.with_timezone(&Tz::UTC)).ok()?;
+        // `after` is inclusive in the crate; occurrences are whole seconds
+        let after = (after + Duration::nanoseconds(1)).with_timezone(&Tz::UTC);
+        set.after(after)
+            .all(1)
+            .dates
+            .first()
+            .map(|d| d.with_timezone(&Utc))
+    }
+}
+
+/// Where a recurring task is in its series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Series {
+    /// The rule.
+    pub recurrence: Recurrence,
+    /// The series' DTSTART: the due time when the recurrence was set, moved when the due time
+    /// is changed by hand (the series then restarts there).
+    pub anchor: DateTime<Utc>,
+    /// The 1-based number of the current occurrence (completed and skipped ones before it).
+    pub occurrence: u32,
+}
+
+impl Series {
+    /// A series starting at `anchor` with its first occurrence.
+    pub fn new(recurrence: Recurrence, anchor: DateTime<Utc>) -> Self {
+        Self {
+            recurrence,
+            anchor,
+            occurrence: 1,
+        }
+    }
+
+    /// The due time of the occurrence after the current one (due at `due`), when the current
+    /// one is completed or skipped at `at`; `None` when the series is over.
+    ///
+    /// `COUNT` limits the number of occurrences of the task, counted from the first due time
+    /// the recurrence was set with (in both modes); `UNTIL` and the pattern are the crate's.
+    pub fn next_due(&self, due: DateTime<Utc>, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if let Some(count) = self.recurrence.count()
+            && self.occurrence >= count
+        {
+            return None;
+        }
+        match self.recurrence.repeat_from {
+            RepeatFrom::DueDate => self.recurrence.next_after(self.anchor, due),
+            RepeatFrom::CompletionDate => {
+                let base = at.date_naive().and_time(due.time()).and_utc();
+                self.recurrence.next_after(base, base)
+            }
+        }
+    }
+}
+
+fn parse(text: &str) -> Result<RRule<Unvalidated>, rrule::RRuleError> {
+    text.parse::<RRule<Unvalidated>>()
+}
+
+/// Parses an RRULE value (an `RRULE:` prefix is accepted) and checks what tasks support;
+/// returns it as the crate prints it.
+fn normalize_rrule(text: &str) -> Result<String, DomainError> {
+    let text = text.trim();
+    let len = text.chars().count();
+    if len > RRULE_MAX_CHARS {
+        return Err(DomainError::invalid(
+            FIELD,
+            format!("the RRULE must be at most {RRULE_MAX_CHARS} characters, got {len}"),
+        ));
+    }
+    if text.is_empty() {
+        return Err(DomainError::invalid(FIELD, "the RRULE must not be empty"));
+    }
+    let rule = parse(text).map_err(|e| DomainError::invalid(FIELD, e.to_string()))?;
+    if !matches!(
+        rule.get_freq(),
+        Frequency::Daily | Frequency::Weekly | Frequency::Monthly | Frequency::Yearly
+    ) {
+        return Err(DomainError::invalid(
+            FIELD,
+            format!(
+                "FREQ={} is not supported for tasks (use DAILY, WEEKLY, MONTHLY or YEARLY)",
+                rule.get_freq()
+            ),
+        ));
+    }
+    if rule.get_interval() == 0 {
+        return Err(DomainError::invalid(FIELD, "INTERVAL must be at least 1"));
+    }
+    if rule.get_count().is_some() && rule.get_until().is_some() {
+        return Err(DomainError::invalid(
+            FIELD,
+            "COUNT and UNTIL must not both be given (RFC 5545)",
+        ));
+    }
+    if rule.get_count() == Some(0) {
+        return Err(DomainError::invalid(FIELD, "COUNT must be at least 1"));
+    }
+    Ok(rule.to_string())
+}
