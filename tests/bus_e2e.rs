@@ -12,6 +12,7 @@
 //!
 //! Waits are on the relay's status, the consumer, or the streams, always bounded.
 
+#[macro_use]
 mod common;
 
 use std::collections::{HashMap, HashSet};
@@ -48,24 +49,6 @@ use uuid::Uuid;
 
 /// The longest any test waits for one thing.
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Runs each `async fn case(Backend)` as `#[tokio::test]`s `sqlite_<case>` and
-/// `postgres_<case>` (the latter returns early when PostgreSQL is unreachable outside CI).
-macro_rules! on_both_backends {
-    ($($sqlite:ident, $postgres:ident => $case:ident;)+) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $sqlite() {
-                $case(Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $postgres() {
-                $case(Backend::Postgres).await;
-            }
-        )+
-    };
-}
 
 on_both_backends! {
     sqlite_every_grpc_event_arrives_once_as_a_cloudevent,

@@ -3,6 +3,7 @@
 //! `sqlite_<case>` and `postgres_<case>` (the latter returns early when PostgreSQL is unreachable
 //! outside CI). Queries wait on consistency tokens, never on sleeps.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration as StdDuration;
@@ -28,24 +29,6 @@ use uuid::Uuid;
 
 type Commands = FocusCommandsClient<InterceptedService<Channel, Bearer>>;
 type Queries = FocusQueriesClient<InterceptedService<Channel, Bearer>>;
-
-/// Runs each `async fn case(Backend)` as `#[tokio::test]`s `sqlite_<case>` and
-/// `postgres_<case>`.
-macro_rules! on_both_backends {
-    ($($sqlite:ident, $postgres:ident => $case:ident;)+) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $sqlite() {
-                $case(Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $postgres() {
-                $case(Backend::Postgres).await;
-            }
-        )+
-    };
-}
 
 on_both_backends! {
     sqlite_a_full_pomodoro_cycle, postgres_a_full_pomodoro_cycle => a_full_pomodoro_cycle;

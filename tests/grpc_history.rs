@@ -3,6 +3,7 @@
 //! Every case runs on both backends: `sqlite_<case>` and `postgres_<case>` (the latter returns
 //! early when PostgreSQL is unreachable outside CI).
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -27,22 +28,6 @@ use uuid::Uuid;
 
 /// The longest a test polls the status for a change.
 const WAIT: Duration = Duration::from_secs(30);
-
-macro_rules! on_both_backends {
-    ($($sqlite:ident, $postgres:ident => $case:ident;)+) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $sqlite() {
-                $case(Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $postgres() {
-                $case(Backend::Postgres).await;
-            }
-        )+
-    };
-}
 
 on_both_backends! {
     sqlite_replay_streams_own_events_in_order, postgres_replay_streams_own_events_in_order

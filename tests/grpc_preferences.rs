@@ -1,6 +1,7 @@
 //! lifeos.v1.Preferences through the generated client: defaults, partial updates, validation
 //! with the field named, isolation between users, restart. Both backends.
 
+#[macro_use]
 mod common;
 
 use common::{Backend, Bearer, TestServer, assert_invalid_field};
@@ -15,22 +16,6 @@ type Client = PreferencesClient<InterceptedService<Channel, Bearer>>;
 
 fn client(server: &TestServer, user: Uuid) -> Client {
     PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-macro_rules! on_both_backends {
-    ($($sqlite:ident, $postgres:ident => $case:ident;)+) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $sqlite() {
-                $case(Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $postgres() {
-                $case(Backend::Postgres).await;
-            }
-        )+
-    };
 }
 
 on_both_backends! {

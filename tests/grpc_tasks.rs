@@ -2,6 +2,7 @@
 //! started in process. Every case runs on both backends: `sqlite_<case>` and `postgres_<case>`
 //! (the latter returns early when PostgreSQL is unreachable outside CI).
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -14,24 +15,6 @@ use proto::v1::{
 };
 use tonic::Code;
 use uuid::Uuid;
-
-/// Runs each `async fn case(Backend)` as `#[tokio::test]`s `sqlite_<case>` and
-/// `postgres_<case>` (named explicitly: macro_rules cannot paste identifiers).
-macro_rules! on_both_backends {
-    ($($sqlite:ident, $postgres:ident => $case:ident;)+) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $sqlite() {
-                $case(Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $postgres() {
-                $case(Backend::Postgres).await;
-            }
-        )+
-    };
-}
 
 on_both_backends! {
     sqlite_create_complete_list_and_restart, postgres_create_complete_list_and_restart

@@ -3,6 +3,7 @@
 //! `sqlite_<case>` and `postgres_<case>` (the latter returns early when PostgreSQL is unreachable
 //! outside CI). Reads wait on consistency tokens, never on sleeps.
 
+#[macro_use]
 mod common;
 
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
@@ -15,24 +16,6 @@ use proto::v1::{
 };
 use tonic::Code;
 use uuid::Uuid;
-
-/// Runs each `async fn case(Backend)` as `#[tokio::test]`s `sqlite_<case>` and
-/// `postgres_<case>`.
-macro_rules! on_both_backends {
-    ($($sqlite:ident, $postgres:ident => $case:ident;)+) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $sqlite() {
-                $case(Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $postgres() {
-                $case(Backend::Postgres).await;
-            }
-        )+
-    };
-}
 
 on_both_backends! {
     sqlite_recurring_task_completed_three_times, postgres_recurring_task_completed_three_times

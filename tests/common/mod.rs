@@ -4,6 +4,25 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+/// Runs each `async fn case(Backend)` as two `#[tokio::test]`s, `$sqlite` and `$postgres`
+/// (named explicitly: `macro_rules` cannot paste identifiers). Use with `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($sqlite:ident, $postgres:ident => $case:ident;)+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $sqlite() {
+                $case($crate::common::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $postgres() {
+                $case($crate::common::Backend::Postgres).await;
+            }
+        )+
+    };
+}
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
