@@ -18,8 +18,7 @@ use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -413,28 +412,11 @@ impl FocusEvent {
     }
 }
 
-impl Aggregate for FocusTimer {
-    const TYPE: &'static str = "focus";
-    type Command = Issued<FocusCommand>;
-    type Event = FocusEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::pillar_aggregate!(FocusTimer, "focus", FocusCommand, FocusEvent);
 
-    /// Validates `command`, checks it against the timer and records the resulting events.
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
+impl FocusTimer {
     /// Folds `event` into the timer; events that do not fit the running session are ignored.
-    fn apply(&mut self, event: Self::Event) {
+    fn evolve(&mut self, event: FocusEvent) {
         match event {
             FocusEvent::FocusStarted {
                 session_id,
@@ -679,6 +661,7 @@ fn validate_reason(reason: &str) -> Result<String, DomainError> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use cqrs_es::Aggregate as _;
     use cqrs_es::test::TestFramework;
 
     type Fw = TestFramework<FocusTimer>;

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod focus;
 pub mod issued;
+pub mod pillar;
 pub mod preferences;
 pub mod task;
 

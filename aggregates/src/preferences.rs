@@ -2,8 +2,7 @@
 //! theme, pomodoro timings, and the opt-ins that gate the cortex.
 
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -254,19 +253,19 @@ impl DomainEvent for PreferencesEvent {
     }
 }
 
-impl Aggregate for UserPreferences {
-    const TYPE: &'static str = "preferences";
-    type Command = Issued<PreferencesCommand>;
-    type Event = PreferencesEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::pillar_aggregate!(
+    UserPreferences,
+    "preferences",
+    PreferencesCommand,
+    PreferencesEvent
+);
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
+impl UserPreferences {
+    /// The events `command` produces: only the fields that change.
+    fn decide(
+        &self,
+        command: Issued<PreferencesCommand>,
+    ) -> Result<Vec<PreferencesEvent>, DomainError> {
         let Issued { actor, at, command } = command;
         let PreferencesCommand::Set(patch) = command;
         patch.validate()?;
@@ -277,18 +276,18 @@ impl Aggregate for UserPreferences {
             });
         }
         let changes = patch.changes_to(&self.preferences);
-        if !changes.is_empty() {
-            let event = PreferencesEvent::PreferencesSet {
-                user_id: actor,
-                changes,
-                at,
-            };
-            sink.write(event, self).await;
+        if changes.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(())
+        Ok(vec![PreferencesEvent::PreferencesSet {
+            user_id: actor,
+            changes,
+            at,
+        }])
     }
 
-    fn apply(&mut self, event: Self::Event) {
+    /// Folds `event` into the preferences.
+    fn evolve(&mut self, event: PreferencesEvent) {
         let PreferencesEvent::PreferencesSet {
             user_id,
             changes,
@@ -303,6 +302,7 @@ impl Aggregate for UserPreferences {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cqrs_es::Aggregate as _;
     use cqrs_es::test::TestFramework;
 
     fn user() -> Uuid {

@@ -33,8 +33,7 @@
 pub mod recurrence;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -318,28 +317,11 @@ impl DomainEvent for TaskEvent {
     }
 }
 
-impl Aggregate for Task {
-    const TYPE: &'static str = "task";
-    type Command = Issued<TaskCommand>;
-    type Event = TaskEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::pillar_aggregate!(Task, "task", TaskCommand, TaskEvent);
 
-    /// Validates `command`, checks it against the current state and records the resulting events.
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
+impl Task {
     /// Folds `event` into the state; events that make no sense for the current state are ignored.
-    fn apply(&mut self, event: Self::Event) {
+    fn evolve(&mut self, event: TaskEvent) {
         if let TaskEvent::TaskCreated {
             task_id,
             user_id,
@@ -826,6 +808,8 @@ fn validate_tags(tags: &[String]) -> Result<Vec<String>, DomainError> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use cqrs_es::Aggregate as _;
+    use cqrs_es::event_sink::EventSink;
     use cqrs_es::test::TestFramework;
 
     type Fw = TestFramework<Task>;
