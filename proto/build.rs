@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "lifeos/v1/events.proto",
     "lifeos/v1/preferences.proto",
     "lifeos/v1/focus.proto",
+    "lifeos/v1/calendar.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

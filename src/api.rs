@@ -2,14 +2,20 @@
 
 use std::time::Duration;
 
+use aggregates::calendar::CalendarEvent;
+use aggregates::calendar_source::CalendarSource;
 use aggregates::focus::FocusTimer;
 use aggregates::preferences::UserPreferences;
 use aggregates::task::Task;
 use api_common::Auth;
-use command_api::{FocusCommandService, PreferencesService, TaskCommandService};
+use command_api::{
+    CalendarCommandService, FocusCommandService, PreferencesService, TaskCommandService,
+};
 use cqrs_es::Aggregate;
 use projections::{Freshness, ReadModels};
 use proto::v1::admin_server::AdminServer;
+use proto::v1::calendar_commands_server::CalendarCommandsServer;
+use proto::v1::calendar_queries_server::CalendarQueriesServer;
 use proto::v1::event_stream_server::EventStreamServer;
 use proto::v1::focus_commands_server::FocusCommandsServer;
 use proto::v1::focus_queries_server::FocusQueriesServer;
@@ -18,7 +24,8 @@ use proto::v1::preferences_server::PreferencesServer;
 use proto::v1::task_commands_server::TaskCommandsServer;
 use proto::v1::task_queries_server::TaskQueriesServer;
 use query_api::{
-    AdminService, FocusQueryService, HistoryService, ReadYourWrites, TaskQueryService,
+    AdminService, CalendarQueryService, FocusQueryService, HistoryService, ReadYourWrites,
+    TaskQueryService,
 };
 use std::collections::HashMap;
 use store::{AggregateStore, SnapshotPolicy, Store};
@@ -38,6 +45,10 @@ pub struct ApiServices {
     pub focus_commands: FocusCommandService,
     /// Focus pillar queries.
     pub focus_queries: FocusQueryService,
+    /// Calendar pillar commands.
+    pub calendar_commands: CalendarCommandService,
+    /// Calendar pillar queries.
+    pub calendar_queries: CalendarQueryService,
     /// History and EventStream (the log itself).
     pub history: HistoryService,
     /// Projection status and rebuilds.
@@ -64,7 +75,11 @@ impl ApiServices {
             task_queries: TaskQueryService::new(
                 models.clone(),
                 ReadYourWrites::new(freshness_of("task_list"), consistency_wait),
-            ),
+            )
+            .with_daily(ReadYourWrites::new(
+                freshness_of("task_daily"),
+                consistency_wait,
+            )),
             preferences: PreferencesService::new(
                 AggregateStore::<UserPreferences, _>::new(store.clone())
                     .with_snapshots(snapshot(UserPreferences::TYPE)),
@@ -80,6 +95,16 @@ impl ApiServices {
                 models.clone(),
                 ReadYourWrites::new(freshness_of("focus_sessions"), consistency_wait),
                 ReadYourWrites::new(freshness_of("focus_daily"), consistency_wait),
+            ),
+            calendar_commands: CalendarCommandService::new(
+                AggregateStore::<CalendarEvent, _>::new(store.clone())
+                    .with_snapshots(snapshot(CalendarEvent::TYPE)),
+                AggregateStore::<CalendarSource, _>::new(store.clone())
+                    .with_snapshots(snapshot(CalendarSource::TYPE)),
+            ),
+            calendar_queries: CalendarQueryService::new(
+                models.clone(),
+                ReadYourWrites::new(freshness_of("calendar_events"), consistency_wait),
             ),
             history: HistoryService::new(store.clone()),
             admin: AdminService::new(models),
@@ -102,6 +127,12 @@ impl ApiServices {
             .await;
         health
             .set_serving::<FocusQueriesServer<FocusQueryService>>()
+            .await;
+        health
+            .set_serving::<CalendarCommandsServer<CalendarCommandService>>()
+            .await;
+        health
+            .set_serving::<CalendarQueriesServer<CalendarQueryService>>()
             .await;
         health.set_serving::<HistoryServer<HistoryService>>().await;
         health
@@ -127,6 +158,14 @@ impl ApiServices {
             ))
             .add_service(FocusQueriesServer::with_interceptor(
                 self.focus_queries,
+                auth.clone(),
+            ))
+            .add_service(CalendarCommandsServer::with_interceptor(
+                self.calendar_commands,
+                auth.clone(),
+            ))
+            .add_service(CalendarQueriesServer::with_interceptor(
+                self.calendar_queries,
                 auth.clone(),
             ))
             .add_service(HistoryServer::with_interceptor(

@@ -169,6 +169,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                         api.focus_commands.clone(),
                         api.focus_queries.clone(),
                     ))
+                    .routes(nats_api::calendar::routes(
+                        api.calendar_commands.clone(),
+                        api.calendar_queries.clone(),
+                    ))
                     .start()
                     .await
                     .context("NATS request/reply API")?,

@@ -734,8 +734,9 @@ async fn unreachable_consistency_token_is_unavailable(backend: Backend) {
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     assert!(waited >= wait, "answered after {waited:?}, before the wait");
     assert!(
-        waited < Duration::from_secs(4),
-        "answered after {waited:?}: the configured wait is not the default 5 s"
+        err.message().contains("within 300 ms"),
+        "the configured wait (not the default 5 s) is the one applied: {}",
+        err.message()
     );
     let err = queries
         .get_task(get(&ack.aggregate_id, &beyond))

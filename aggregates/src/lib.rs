@@ -3,6 +3,8 @@
 //! Nothing here does I/O, reads a clock or draws random numbers: ids and timestamps arrive inside
 //! the command ([`Issued`]), so every rule is a given/when/then test.
 
+pub mod calendar;
+pub mod calendar_source;
 pub mod error;
 pub mod focus;
 pub mod issued;
@@ -22,6 +24,7 @@ pub use issued::Issued;
 pub fn pillar_of(aggregate_type: &str) -> &str {
     match aggregate_type {
         "task" => "tasks",
+        "calendar_event" | "calendar_source" => "calendar",
         other => other,
     }
 }

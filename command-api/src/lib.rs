@@ -4,11 +4,13 @@
 //! The glue every pillar shares (caller, command id, metadata, execution, ack) is
 //! [`CommandContext`] + [`execute`]; a pillar's service only maps its requests to commands.
 
+mod calendar;
 mod context;
 mod focus;
 mod preferences;
 mod tasks;
 
+pub use calendar::{CalendarCommandService, details_from_wire};
 pub use context::{CommandContext, MAX_COMMAND_ID_LEN, execute};
 pub use focus::{FocusCommandService, kind_from_wire};
 pub use preferences::PreferencesService;

@@ -56,6 +56,7 @@
 
 #![warn(missing_docs)]
 
+pub mod calendar;
 mod codec;
 mod error;
 pub mod focus;

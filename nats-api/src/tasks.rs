@@ -1,5 +1,6 @@
 //! The Tasks pillar on NATS: `commands.tasks.*` → `lifeos.v1.TaskCommands`,
-//! `queries.tasks.*` → `lifeos.v1.TaskQueries` (`commands.tasks.skip` is SkipOccurrence).
+//! `queries.tasks.*` → `lifeos.v1.TaskQueries` (`commands.tasks.skip` is SkipOccurrence,
+//! `queries.tasks.daily` is GetDailyRollup).
 
 use std::sync::Arc;
 
@@ -66,6 +67,12 @@ where
             format!("{QUERIES}/ListTasks"),
             &q,
             |s, r| s.list_tasks(r),
+        ),
+        Route::unary(
+            "queries.tasks.daily",
+            format!("{QUERIES}/GetDailyRollup"),
+            &q,
+            |s, r| s.get_daily_rollup(r),
         ),
     ]
 }

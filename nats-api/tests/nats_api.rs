@@ -419,6 +419,7 @@ async fn srv_discovery_answers() {
         "commands.tasks.skip",
         "queries.tasks.get",
         "queries.tasks.list",
+        "queries.tasks.daily",
         "system.health",
         "system.metrics",
     ]

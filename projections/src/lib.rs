@@ -6,6 +6,8 @@
 //! transaction (exactly-once, restartable anywhere). Rows of every projection share one table
 //! shape ([`Row`]), stored by [`ReadModels`] on PostgreSQL or SQLite.
 
+pub mod calendar_daily;
+pub mod calendar_events;
 pub mod daily;
 mod error;
 pub mod focus_daily;
@@ -18,6 +20,7 @@ pub mod replay;
 mod row;
 mod runner;
 pub mod status;
+pub mod task_daily;
 pub mod task_list;
 
 use std::sync::Arc;
@@ -28,6 +31,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(task_list::TaskList),
         Arc::new(focus_sessions::FocusSessions),
         Arc::new(focus_daily::FocusDaily),
+        Arc::new(task_daily::TaskDaily),
+        Arc::new(calendar_events::CalendarEvents),
     ]
 }
 

@@ -2,12 +2,14 @@
 //! command's consistency token waits (bounded) until the read model has applied that command.
 
 mod admin;
+mod calendar;
 mod consistency;
 mod focus;
 mod history;
 mod tasks;
 
 pub use admin::AdminService;
+pub use calendar::CalendarQueryService;
 pub use consistency::ReadYourWrites;
 pub use focus::{FocusQueryService, kind_to_wire};
 pub use history::HistoryService;

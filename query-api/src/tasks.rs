@@ -1,23 +1,29 @@
 //! `lifeos.v1.TaskQueries`: the task_list read model over gRPC.
 //!
 //! ListTasks filters by project and tag inside the read-model query (pages stay exact); GetTask
-//! answers with the task's subtasks (rows whose `parent_task_id` is the task).
+//! answers with the task's subtasks (rows whose `parent_task_id` is the task). GetDailyRollup
+//! reads `task_daily` (and waits on its consistency): created and completed counts per local day,
+//! and the tasks overdue at each day's end, computed from the model's per-task facts.
 
 use aggregates::task::{IntervalUnit, Recurrence, RecurrenceRule, RepeatFrom};
 use api_common::time::{from_timestamp, to_timestamp};
 use api_common::{Caller, invalid_argument, parse_uuid_field};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::NaiveDate;
+use projections::daily::{MAX_DAYS, day_id, parse_day};
 use projections::replay::replay_user;
+use projections::task_daily::{TaskDaily, TaskDay as DayTasks};
 use projections::task_list::{TaskFilter, TaskList, TaskView};
-use projections::{MemoryRows, Projection, ProjectionError, ReadModels, RowCursor};
+use projections::{Freshness, MemoryRows, Projection, ProjectionError, ReadModels, RowCursor};
 use proto::v1::task_queries_server::TaskQueries;
 use proto::v1::task_recurrence::Rule;
 use proto::v1::{
-    GetTaskRequest, ListTasksRequest, ListTasksResponse, Task, TaskEvery, TaskIntervalUnit,
-    TaskRecurrence, TaskRepeatFrom,
+    GetTaskDailyRollupRequest, GetTaskRequest, ListTasksRequest, ListTasksResponse, Task,
+    TaskDailyRollup, TaskDay, TaskEvery, TaskIntervalUnit, TaskRecurrence, TaskRepeatFrom,
 };
 use std::sync::Arc;
+use std::time::Duration;
 use tonic::{Request, Response, Status};
 
 use crate::ReadYourWrites;
@@ -32,15 +38,29 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 pub struct TaskQueryService {
     models: ReadModels,
     consistency: ReadYourWrites,
+    daily: ReadYourWrites,
 }
 
 impl TaskQueryService {
-    /// Answers from `models`, waiting on `consistency` for tokens.
+    /// Answers from `models`, waiting on `consistency` (task_list) for tokens; GetDailyRollup
+    /// waits on task_daily's stored checkpoint (up to 5 s) unless
+    /// [`with_daily`](TaskQueryService::with_daily) says otherwise.
     pub fn new(models: ReadModels, consistency: ReadYourWrites) -> Self {
+        let daily = ReadYourWrites::new(
+            Freshness::new(models.clone(), Arc::new(TaskDaily), None),
+            Duration::from_secs(5),
+        );
         Self {
             models,
             consistency,
+            daily,
         }
+    }
+
+    /// How GetDailyRollup waits for consistency tokens (on task_daily).
+    pub fn with_daily(mut self, daily: ReadYourWrites) -> Self {
+        self.daily = daily;
+        self
     }
 }
 
@@ -151,6 +171,41 @@ fn decode_cursor(token: &str) -> Result<Option<RowCursor>, Status> {
     Ok(Some(RowCursor { sort_key, row_id }))
 }
 
+/// A required `YYYY-MM-DD` day field.
+fn day_field(field: &str, value: &str) -> Result<NaiveDate, Status> {
+    if value.is_empty() {
+        return Err(invalid_argument(field, "is required (a day as YYYY-MM-DD)"));
+    }
+    parse_day(value).ok_or_else(|| {
+        invalid_argument(field, format!("must be a day as YYYY-MM-DD, got {value:?}"))
+    })
+}
+
+/// The checked `[from_day, to_day]` of a rollup request.
+fn day_range(from_day: &str, to_day: &str) -> Result<(NaiveDate, NaiveDate), Status> {
+    let from = day_field("from_day", from_day)?;
+    let to = day_field("to_day", to_day)?;
+    if to < from {
+        return Err(invalid_argument("to_day", "must not be before from_day"));
+    }
+    if (to - from).num_days() >= MAX_DAYS {
+        return Err(invalid_argument(
+            "to_day",
+            format!("a rollup spans at most {MAX_DAYS} days"),
+        ));
+    }
+    Ok((from, to))
+}
+
+fn day_to_proto(d: DayTasks) -> TaskDay {
+    TaskDay {
+        day: day_id(d.day),
+        created: d.created,
+        completed: d.completed,
+        overdue_at_day_end: d.overdue_at_day_end,
+    }
+}
+
 #[tonic::async_trait]
 impl TaskQueries for TaskQueryService {
     async fn get_task(&self, request: Request<GetTaskRequest>) -> Result<Response<Task>, Status> {
@@ -227,5 +282,59 @@ impl TaskQueries for TaskQueryService {
             completions_total: stats.completions_total,
             created_total: stats.created_total,
         }))
+    }
+
+    async fn get_daily_rollup(
+        &self,
+        request: Request<GetTaskDailyRollupRequest>,
+    ) -> Result<Response<TaskDailyRollup>, Status> {
+        let caller = Caller::of(&request)?;
+        let r = request.into_inner();
+        let (from, to) = day_range(&r.from_day, &r.to_day)?;
+        self.daily.wait(&r.consistency_token).await?;
+        let clock = TaskDaily::clock(&self.models, caller.user_id)
+            .await
+            .map_err(read_error)?;
+        let days = TaskDaily::days_with_clock(&self.models, caller.user_id, &clock, from, to)
+            .await
+            .map_err(read_error)?;
+        Ok(Response::new(TaskDailyRollup {
+            days: days.into_iter().map(day_to_proto).collect(),
+            timezone: clock.timezone,
+            day_start_hour: clock.day_start_hour,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollup_days_are_checked_and_named() {
+        for (from, to, field, needle) in [
+            ("", "2026-03-08", "from_day", "required"),
+            ("2026-3-8", "2026-03-08", "from_day", "YYYY-MM-DD"),
+            ("2026-03-08", "", "to_day", "required"),
+            ("2026-03-08", "2026-02-30", "to_day", "2026-02-30"),
+            ("2026-03-08", "2026-03-07", "to_day", "before"),
+            ("2026-01-01", "2027-01-02", "to_day", "366"),
+        ] {
+            let status = day_range(from, to).unwrap_err();
+            assert_eq!(status.code(), tonic::Code::InvalidArgument, "{from}..{to}");
+            assert!(status.message().contains(field), "{status:?}");
+            assert!(status.message().contains(needle), "{status:?}");
+        }
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        assert_eq!(
+            day_range("2026-03-08", "2026-03-08").unwrap(),
+            (day(3, 8), day(3, 8))
+        );
+        // 366 days, both ends included
+        assert_eq!(
+            day_range("2026-01-01", "2026-12-31").unwrap().1,
+            day(12, 31)
+        );
+        assert!(day_range("2025-12-31", "2026-12-31").is_ok());
     }
 }
