@@ -19,8 +19,7 @@ pub mod ics;
 pub use chrono_tz::Tz as IanaTz;
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use rrule::{RRule, Tz, Unvalidated};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -595,28 +594,16 @@ fn validate_external(external: ExternalRef) -> Result<ExternalRef, DomainError> 
     })
 }
 
-impl Aggregate for CalendarEvent {
-    const TYPE: &'static str = "calendar_event";
-    type Command = Issued<CalendarCommand>;
-    type Event = CalendarEventEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::pillar_aggregate!(
+    CalendarEvent,
+    "calendar_event",
+    CalendarCommand,
+    CalendarEventEvent
+);
 
-    /// Validates `command`, checks it against the event and records the resulting events.
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
+impl CalendarEvent {
     /// Folds `event` into the state.
-    fn apply(&mut self, event: Self::Event) {
+    fn evolve(&mut self, event: CalendarEventEvent) {
         match event {
             CalendarEventEvent::EventCreated {
                 event_id,
@@ -651,6 +638,7 @@ pub fn local_midnight(tz: chrono_tz::Tz, date: chrono::NaiveDate) -> DateTime<Ut
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cqrs_es::Aggregate as _;
     use cqrs_es::test::TestFramework;
 
     type Fw = TestFramework<CalendarEvent>;

@@ -26,8 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -297,26 +296,16 @@ impl CalendarSource {
     }
 }
 
-impl Aggregate for CalendarSource {
-    const TYPE: &'static str = "calendar_source";
-    type Command = Issued<SourceCommand>;
-    type Event = SourceEvent;
-    type Error = DomainError;
-    type Services = ();
+crate::pillar_aggregate!(
+    CalendarSource,
+    "calendar_source",
+    SourceCommand,
+    SourceEvent
+);
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
+impl CalendarSource {
+    /// Folds `event` into the state.
+    fn evolve(&mut self, event: SourceEvent) {
         match event {
             SourceEvent::SyncPlanned {
                 user_id,
@@ -353,6 +342,7 @@ impl Aggregate for CalendarSource {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use cqrs_es::Aggregate as _;
     use cqrs_es::test::TestFramework;
 
     const ALICE: Uuid = Uuid::from_u128(0xa11ce);
