@@ -39,6 +39,8 @@ on_both_backends! {
     sqlite_import_ics_is_idempotent_and_cancels_removed,
         postgres_import_ics_is_idempotent_and_cancels_removed
         => import_ics_is_idempotent_and_cancels_removed;
+    sqlite_import_ics_reads_an_outlook_vtimezone, postgres_import_ics_reads_an_outlook_vtimezone
+        => import_ics_reads_an_outlook_vtimezone;
     sqlite_nats_subjects_reach_the_same_handlers, postgres_nats_subjects_reach_the_same_handlers
         => nats_subjects_reach_the_same_handlers;
 }
@@ -783,5 +785,40 @@ async fn import_ics_is_idempotent_and_cancels_removed(backend: Backend) {
         page.occurrences.len(),
         7 + 8,
         "ics:test without the call, ics:other with it, nothing from the refused imports"
+    );
+}
+
+/// An Outlook export: `TZID:W. Europe Standard Time` defined by a VTIMEZONE, not an IANA name.
+const OUTLOOK_ICS: &str = include_str!("data/outlook.ics");
+
+async fn import_ics_reads_an_outlook_vtimezone(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let user = Uuid::now_v7();
+    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
+    let imported = import(&mut c, "ics:outlook", OUTLOOK_ICS).await;
+    assert_eq!(imported.created, 1, "{imported:?}");
+    let page = list(
+        &mut q,
+        utc(2026, 3, 1, 0, 0),
+        utc(2026, 5, 1, 0, 0),
+        &imported.consistency_token,
+    )
+    .await;
+    assert_eq!(
+        starts(&page),
+        vec![
+            ("Planning (Outlook)".to_string(), utc(2026, 3, 27, 8, 0)),
+            ("Planning (Outlook)".to_string(), utc(2026, 4, 3, 7, 0)),
+        ],
+        "09:00 in Berlin's zone: +01:00, then +02:00 after 29 March"
+    );
+    let first = &page.occurrences[0];
+    assert_eq!(time(&first.end) - time(&first.start), Duration::hours(1));
+    assert!(first.time_zone.starts_with("Europe/"), "{first:?}");
+    assert_eq!(
+        first.external_id,
+        "040000008200E00074C5B7101A82E00800000000outlook@lifeos.test"
     );
 }

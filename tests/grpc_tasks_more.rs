@@ -37,6 +37,9 @@ on_both_backends! {
     sqlite_open_subtasks_block_completion_without_force,
         postgres_open_subtasks_block_completion_without_force
         => open_subtasks_block_completion_without_force;
+    sqlite_recurrence_keeps_local_time_of_the_users_zone,
+        postgres_recurrence_keeps_local_time_of_the_users_zone
+        => recurrence_keeps_local_time_of_the_users_zone;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -66,6 +69,8 @@ fn every(interval: u32, unit: TaskIntervalUnit, from: TaskRepeatFrom) -> TaskRec
             unit: unit.into(),
         })),
         repeat_from: from.into(),
+        // what the server fills in from the user's preferences (the default zone)
+        time_zone: "UTC".into(),
     }
 }
 
@@ -73,6 +78,8 @@ fn rrule(text: &str, from: TaskRepeatFrom) -> TaskRecurrence {
     TaskRecurrence {
         rule: Some(Rule::Rrule(text.to_string())),
         repeat_from: from.into(),
+        // what the server fills in from the user's preferences (the default zone)
+        time_zone: "UTC".into(),
     }
 }
 
@@ -442,7 +449,7 @@ async fn bad_recurrence_and_project_name_the_field(backend: Backend) {
                 due,
                 TaskRecurrence {
                     rule: None,
-                    repeat_from: 0,
+                    ..Default::default()
                 },
             ),
             None,
@@ -851,5 +858,48 @@ async fn open_subtasks_block_completion_without_force(backend: Backend) {
         .into_inner();
     let page = list_all(&mut queries, &done.consistency_token).await;
     assert_eq!((page.open_count, page.completed_count), (1, 4));
+    server.stop().await;
+}
+
+/// Without a zone of its own, a recurrence takes the user's preferences zone and keeps its local
+/// wall-clock time across a DST change (09:00 in Paris is 08:00 UTC, then 07:00 UTC).
+async fn recurrence_keeps_local_time_of_the_users_zone(backend: Backend) {
+    use proto::v1::SetPreferencesRequest;
+    use proto::v1::preferences_client::PreferencesClient;
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let user = Uuid::now_v7();
+    PreferencesClient::with_interceptor(
+        server.channel(),
+        common::Bearer::token(&server.token(user)),
+    )
+    .set_preferences(SetPreferencesRequest {
+        timezone: Some("Europe/Paris".into()),
+        ..Default::default()
+    })
+    .await
+    .expect("set the time zone");
+    let mut commands = server.commands(user);
+    let mut queries = server.queries(user);
+    let daily = TaskRecurrence {
+        time_zone: String::new(), // the user's
+        ..every(1, TaskIntervalUnit::Days, TaskRepeatFrom::DueDate)
+    };
+    let first = Utc.with_ymd_and_hms(2026, 3, 28, 8, 0, 0).unwrap(); // 09:00 CET
+    let ack = create(&mut commands, recurring("Water the plants", first, daily)).await;
+    let task = get(&mut queries, &ack.aggregate_id, &ack.consistency_token).await;
+    assert_eq!(
+        task.recurrence.as_ref().map(|r| r.time_zone.as_str()),
+        Some("Europe/Paris"),
+        "the preferences zone is recorded with the rule"
+    );
+    let done = complete(&mut commands, &ack.aggregate_id).await;
+    let task = get(&mut queries, &ack.aggregate_id, &done.consistency_token).await;
+    assert_eq!(
+        due_of(&task),
+        Utc.with_ymd_and_hms(2026, 3, 29, 7, 0, 0).unwrap(),
+        "09:00 CEST the next day"
+    );
     server.stop().await;
 }

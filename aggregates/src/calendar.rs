@@ -14,6 +14,7 @@
 //! Handling is pure: the time of a command comes from the [`Issued`] envelope.
 
 pub mod ics;
+pub mod vtimezone;
 
 /// The IANA time zones (re-exported for the API crates).
 pub use chrono_tz::Tz as IanaTz;

@@ -1522,6 +1522,7 @@ mod tests {
         Recurrence {
             rule: RecurrenceRule::Every { interval, unit },
             repeat_from,
+            time_zone: None,
         }
     }
 
@@ -1529,6 +1530,7 @@ mod tests {
         Recurrence {
             rule: RecurrenceRule::Rrule(text.into()),
             repeat_from,
+            time_zone: None,
         }
     }
 

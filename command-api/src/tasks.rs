@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aggregates::preferences::UserPreferences;
 use aggregates::task::{
     IntervalUnit, NewTask, Recurrence, RecurrenceRule, RepeatFrom, Task, TaskChanges, TaskCommand,
 };
@@ -54,6 +55,23 @@ struct SubtaskCheck {
 }
 
 impl TaskCommandService {
+    /// A recurrence without a time zone keeps the wall-clock time of the user's preferences zone.
+    async fn in_users_zone(
+        &self,
+        context: &CommandContext,
+        mut recurrence: Recurrence,
+    ) -> Result<Recurrence, Status> {
+        if recurrence.time_zone.is_none() {
+            let preferences =
+                AggregateStore::<UserPreferences, Store>::new(self.tasks.journal().clone())
+                    .load_aggregate(&context.caller.user_id.to_string())
+                    .await
+                    .map_err(api_common::status::command_status)?;
+            recurrence.time_zone = Some(preferences.aggregate.preferences().timezone.clone());
+        }
+        Ok(recurrence)
+    }
+
     /// A service writing Task aggregates through `tasks`. The open-subtask check of
     /// CompleteTask reads the task_list model in the same store, waiting (up to 5 s) on its
     /// stored checkpoint; [`TaskCommandService::with_freshness`] makes it follow a local runner.
@@ -179,7 +197,11 @@ fn recurrence(wire: TaskRecurrence) -> Result<Recurrence, Status> {
         }
         None => return Err(bad("give a rule: rrule or every")),
     };
-    Ok(Recurrence { rule, repeat_from })
+    Ok(Recurrence {
+        rule,
+        repeat_from,
+        time_zone: (!wire.time_zone.is_empty()).then_some(wire.time_zone),
+    })
 }
 
 #[tonic::async_trait]
@@ -197,7 +219,10 @@ impl TaskCommands for TaskCommandService {
             .as_ref()
             .map(|t| from_timestamp("due", t))
             .transpose()?;
-        let recurrence = r.recurrence.map(recurrence).transpose()?;
+        let recurrence = match r.recurrence.map(recurrence).transpose()? {
+            Some(rule) => Some(self.in_users_zone(&context, rule).await?),
+            None => None,
+        };
         if let Some(parent) = parent_task_id
             && parent != task_id
         {
@@ -235,7 +260,7 @@ impl TaskCommands for TaskCommandService {
             (None, false) => None,
         };
         let recurrence = match (r.recurrence, r.clear_recurrence) {
-            (Some(wire), _) => Some(Some(recurrence(wire)?)),
+            (Some(wire), _) => Some(Some(self.in_users_zone(&context, recurrence(wire)?).await?)),
             (None, true) => Some(None),
             (None, false) => None,
         };

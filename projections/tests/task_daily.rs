@@ -364,6 +364,7 @@ async fn occurrences_reopen_and_delete(store: Store) {
             unit: IntervalUnit::Days,
         },
         repeat_from: RepeatFrom::DueDate,
+        time_zone: None,
     };
 
     // due 6/1 09:00, then 6/2, 6/3 ...

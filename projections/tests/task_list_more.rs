@@ -578,6 +578,7 @@ async fn recurring_rows_follow_their_occurrences(store: Store) {
             unit: IntervalUnit::Days,
         },
         repeat_from: RepeatFrom::DueDate,
+        time_zone: None,
     };
     let (plants, _) = env
         .create(
@@ -593,6 +594,7 @@ async fn recurring_rows_follow_their_occurrences(store: Store) {
     let three_times = Recurrence {
         rule: RecurrenceRule::Rrule("FREQ=DAILY;COUNT=3".into()),
         repeat_from: RepeatFrom::DueDate,
+        time_zone: None,
     };
     let (vitamins, p) = env
         .create(
@@ -673,6 +675,7 @@ async fn recurring_rows_follow_their_occurrences(store: Store) {
     let once = Recurrence {
         rule: RecurrenceRule::Rrule("FREQ=WEEKLY;COUNT=1".into()),
         repeat_from: RepeatFrom::CompletionDate,
+        time_zone: None,
     };
     let (once_id, _) = env
         .create(

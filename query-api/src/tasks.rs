@@ -126,6 +126,7 @@ fn recurrence_to_proto(r: Recurrence) -> TaskRecurrence {
     TaskRecurrence {
         rule: Some(rule),
         repeat_from: repeat_from.into(),
+        time_zone: r.time_zone.unwrap_or_default(),
     }
 }
 

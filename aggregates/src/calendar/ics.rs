@@ -5,7 +5,8 @@
 //! of the **original** text, then maps each `VEVENT` to an [`IcsEvent`]:
 //! - `UID` (required) is the external id; `SUMMARY`, `LOCATION`, `DESCRIPTION` are unescaped;
 //! - `DTSTART` / `DTEND` / `DURATION` as UTC (`…Z`), local time with a `TZID` parameter (an IANA
-//!   name; a `VTIMEZONE` block is not interpreted, so a non-IANA `TZID` is refused), floating
+//!   name, or the `TZID` of a `VTIMEZONE` in the file, read in the IANA zone it maps to by
+//!   [`super::vtimezone`], e.g. Outlook's `W. Europe Standard Time`), floating
 //!   local time (read in the calendar's `X-WR-TIMEZONE`, else the default zone), or a `DATE`
 //!   (an all-day event, local midnights, the end exclusive; no end means one day);
 //! - `RRULE`, `EXDATE` and `RDATE` (comma lists, repeated properties, `TZID` or `DATE` values);
@@ -14,13 +15,15 @@
 //!   `<UID>#<RECURRENCE-ID as UTC>`) and its occurrence is excluded from the series.
 //!
 //! Every error is [`DomainError::Invalid`] on the field `ics` with the line number, e.g.
-//! `line 12: DTSTART: unknown TZID "Mars/Olympus" (only IANA time zone names are supported)`.
+//! `line 12: DTSTART: unknown TZID "Mars/Olympus" (neither an IANA time zone name nor the TZID
+//! of a VTIMEZONE)`; a `VTIMEZONE` no IANA zone matches names its `BEGIN:VTIMEZONE` line.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use icalendar::parser::{Component, Property, read_calendar_simple};
 
+use super::vtimezone::{self, VTimezone};
 use super::{EventDetails, EventRecurrence, local_midnight};
 use crate::DomainError;
 
@@ -105,7 +108,32 @@ impl Unfolded {
             fallback
         }
     }
+
+    /// The original line of a component's `BEGIN:` (the content line before its first one).
+    fn begin_line(&self, c: &Component<'_>, fallback: usize) -> usize {
+        fn first(c: &Component<'_>) -> Option<usize> {
+            let own = c
+                .properties
+                .iter()
+                .map(|p| p.name.as_str().as_ptr() as usize);
+            let nested = c.components.iter().filter_map(first);
+            own.chain(nested).min()
+        }
+        let base = self.text.as_ptr() as usize;
+        match first(c) {
+            Some(at) if at >= base && at < base + self.text.len() => {
+                let i = self.starts.partition_point(|(o, _)| *o <= at - base);
+                self.starts
+                    .get(i.saturating_sub(2))
+                    .map_or(fallback, |(_, line)| *line)
+            }
+            _ => fallback,
+        }
+    }
 }
+
+/// The IANA zone of each `TZID` the file defines in a `VTIMEZONE`.
+type Zones = BTreeMap<String, chrono_tz::Tz>;
 
 fn error(line: usize, reason: impl std::fmt::Display) -> DomainError {
     DomainError::invalid(FIELD, format!("line {line}: {reason}"))
@@ -149,6 +177,28 @@ pub fn parse(input: &str, default_tz: chrono_tz::Tz) -> Result<Vec<IcsEvent>, Do
             format!("at most {MAX_EVENTS} events, got {}", vevents.len()),
         ));
     }
+    let vtimezones = calendar
+        .components
+        .iter()
+        .filter(|c| c.name.as_str().eq_ignore_ascii_case("VTIMEZONE"))
+        .map(|c| {
+            let line = u.begin_line(c, calendar_line);
+            VTimezone::read(c, line, |p| u.line_of(p, line))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // the years each TZID is used in by the events, to map it to an IANA zone
+    let mut usage: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+    for p in vevents.iter().flat_map(|c| &c.properties) {
+        if let Some(id) = param(p, "TZID") {
+            let years = usage.entry(id.to_string()).or_default();
+            for v in p.val.as_str().split(',') {
+                if let Some(year) = v.trim().get(..4).and_then(|y| y.parse::<i32>().ok()) {
+                    years.insert(year);
+                }
+            }
+        }
+    }
+    let zones = vtimezone::resolve(&vtimezones, &usage)?;
     let mut events: Vec<IcsEvent> = Vec::new();
     let mut overrides: Vec<(String, DateTime<Utc>, IcsEvent)> = Vec::new();
     let mut seen = HashSet::new();
@@ -157,7 +207,7 @@ pub fn parse(input: &str, default_tz: chrono_tz::Tz) -> Result<Vec<IcsEvent>, Do
             .properties
             .first()
             .map_or(calendar_line, |p| u.line_of(p, calendar_line));
-        let Some(parsed) = read_event(&u, c, line, calendar_tz)? else {
+        let Some(parsed) = read_event(&u, c, line, calendar_tz, &zones)? else {
             continue;
         };
         match parsed {
@@ -221,15 +271,21 @@ fn time_value(
     value: &str,
     line: usize,
     default_tz: chrono_tz::Tz,
+    zones: &Zones,
 ) -> Result<(DateTime<Utc>, bool, chrono_tz::Tz), DomainError> {
     let name = prop.name.as_str();
     let tz = match param(prop, "TZID") {
-        Some(id) => id.parse::<chrono_tz::Tz>().map_err(|_| {
-            error(
-                line,
-                format!("{name}: unknown TZID {id:?} (only IANA time zone names are supported)"),
-            )
-        })?,
+        Some(id) => match zones.get(id) {
+            Some(tz) => *tz,
+            None => id.parse::<chrono_tz::Tz>().map_err(|_| {
+                error(
+                    line,
+                    format!(
+                        "{name}: unknown TZID {id:?} (neither an IANA time zone name nor the TZID of a VTIMEZONE)"
+                    ),
+                )
+            })?,
+        },
         None => default_tz,
     };
     let value = value.trim();
@@ -301,6 +357,7 @@ fn read_event(
     c: &Component<'_>,
     line: usize,
     default_tz: chrono_tz::Tz,
+    zones: &Zones,
 ) -> Result<Option<Parsed>, DomainError> {
     let line_of = |p: &Property<'_>| u.line_of(p, line);
     let uid = c
@@ -316,10 +373,15 @@ fn read_event(
     let dtstart = c
         .find_prop("DTSTART")
         .ok_or_else(|| error(line, format!("VEVENT {uid:?} without a DTSTART")))?;
-    let (start, all_day, tz) =
-        time_value(dtstart, dtstart.val.as_str(), line_of(dtstart), default_tz)?;
+    let (start, all_day, tz) = time_value(
+        dtstart,
+        dtstart.val.as_str(),
+        line_of(dtstart),
+        default_tz,
+        zones,
+    )?;
     let end = if let Some(p) = c.find_prop("DTEND") {
-        let (end, date, _) = time_value(p, p.val.as_str(), line_of(p), tz)?;
+        let (end, date, _) = time_value(p, p.val.as_str(), line_of(p), tz, zones)?;
         if date != all_day {
             return Err(error(
                 line_of(p),
@@ -358,7 +420,7 @@ fn read_event(
             _ => continue,
         };
         for value in p.val.as_str().split(',').filter(|v| !v.trim().is_empty()) {
-            target.push(time_value(p, value, line_of(p), tz)?.0);
+            target.push(time_value(p, value, line_of(p), tz, zones)?.0);
         }
     }
     let rrule = c
@@ -384,7 +446,7 @@ fn read_event(
     match c.find_prop("RECURRENCE-ID") {
         None => Ok(Some(Parsed::Event(IcsEvent { uid, details, line }))),
         Some(p) => {
-            let (at, _, _) = time_value(p, p.val.as_str(), line_of(p), tz)?;
+            let (at, _, _) = time_value(p, p.val.as_str(), line_of(p), tz, zones)?;
             let id = format!("{uid}#{}", at.format("%Y%m%dT%H%M%SZ"));
             Ok(Some(Parsed::Override(
                 uid,

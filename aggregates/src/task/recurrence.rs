@@ -15,6 +15,7 @@
 //! let every_2_days = Recurrence {
 //!     rule: RecurrenceRule::Every { interval: 2, unit: IntervalUnit::Days },
 //!     repeat_from: RepeatFrom::DueDate,
+//!     time_zone: None,
 //! };
 //! let start = Utc.with_ymd_and_hms(2025, 6, 1, 9, 0, 0).unwrap();
 //! assert_eq!(
@@ -44,6 +45,10 @@ pub struct Recurrence {
     /// What the next occurrence is computed from.
     #[serde(default)]
     pub repeat_from: RepeatFrom,
+    /// The IANA time zone the occurrences keep their wall-clock time in (a daily 09:00 task stays
+    /// at 09:00 local across DST); None: UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// The pattern of a recurrence.
@@ -95,7 +100,7 @@ impl Recurrence {
         let checked = self.syntax_checked()?;
         if let RecurrenceRule::Rrule(text) = &checked.rule {
             parse(text)
-                .and_then(|rule| rule.validate(start.with_timezone(&Tz::UTC)))
+                .and_then(|rule| rule.validate(start.with_timezone(&checked.zone())))
                 .map_err(|e| DomainError::invalid(FIELD, e.to_string()))?;
         }
         Ok(checked)
@@ -118,10 +123,27 @@ impl Recurrence {
                 RecurrenceRule::Every { interval, unit }
             }
         };
+        if let Some(tz) = &self.time_zone
+            && tz.parse::<chrono_tz::Tz>().is_err()
+        {
+            return Err(DomainError::invalid(
+                FIELD,
+                format!("time zone {tz:?} is not an IANA time zone name (e.g. Europe/Paris)"),
+            ));
+        }
         Ok(Self {
             rule,
             repeat_from: self.repeat_from,
+            time_zone: self.time_zone,
         })
+    }
+
+    /// The zone occurrences are expanded in (UTC when none or unknown).
+    fn zone(&self) -> Tz {
+        self.time_zone
+            .as_deref()
+            .and_then(|tz| tz.parse::<chrono_tz::Tz>().ok())
+            .map_or(Tz::UTC, Tz::Tz)
     }
 
     /// The RRULE value this recurrence expands with, for a series starting at `start`.
@@ -131,9 +153,9 @@ impl Recurrence {
             RecurrenceRule::Every { interval, unit } => match unit {
                 IntervalUnit::Days => format!("FREQ=DAILY;INTERVAL={interval}"),
                 IntervalUnit::Weeks => format!("FREQ=WEEKLY;INTERVAL={interval}"),
-                IntervalUnit::Months if start.day() > 28 => format!(
+                IntervalUnit::Months if start.with_timezone(&self.zone()).day() > 28 => format!(
                     "FREQ=MONTHLY;INTERVAL={interval};BYMONTHDAY={},-1;BYSETPOS=1",
-                    start.day()
+                    start.with_timezone(&self.zone()).day()
                 ),
                 IntervalUnit::Months => format!("FREQ=MONTHLY;INTERVAL={interval}"),
             },
@@ -153,9 +175,10 @@ impl Recurrence {
     /// UNTIL is exhausted, or it never matches again).
     pub fn next_after(&self, start: DateTime<Utc>, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let rule = parse(&self.rrule_text(start)).ok()?;
-        let set = rule.build(start.with_timezone(&Tz::UTC)).ok()?;
+        let zone = self.zone();
+        let set = rule.build(start.with_timezone(&zone)).ok()?;
         // `after` is inclusive in the crate; occurrences are whole seconds
-        let after = (after + Duration::nanoseconds(1)).with_timezone(&Tz::UTC);
+        let after = (after + Duration::nanoseconds(1)).with_timezone(&zone);
         set.after(after)
             .all(1)
             .dates
@@ -200,7 +223,16 @@ impl Series {
         match self.recurrence.repeat_from {
             RepeatFrom::DueDate => self.recurrence.next_after(self.anchor, due),
             RepeatFrom::CompletionDate => {
-                let base = at.date_naive().and_time(due.time()).and_utc();
+                // the completion's local day at the due's local time of day
+                let zone = self.recurrence.zone();
+                let local = at
+                    .with_timezone(&zone)
+                    .date_naive()
+                    .and_time(due.with_timezone(&zone).time());
+                let base = local
+                    .and_local_timezone(zone)
+                    .earliest()
+                    .map_or(local.and_utc(), |t| t.with_timezone(&Utc));
                 self.recurrence.next_after(base, base)
             }
         }
@@ -251,4 +283,52 @@ fn normalize_rrule(text: &str) -> Result<String, DomainError> {
         return Err(DomainError::invalid(FIELD, "COUNT must be at least 1"));
     }
     Ok(rule.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn occurrences_keep_the_local_wall_clock_across_dst() {
+        use chrono::TimeZone;
+        let daily = |tz: Option<&str>| Recurrence {
+            rule: RecurrenceRule::Every {
+                interval: 1,
+                unit: IntervalUnit::Days,
+            },
+            repeat_from: RepeatFrom::DueDate,
+            time_zone: tz.map(str::to_string),
+        };
+        // 09:00 in Paris on 28 March 2026 (CET, UTC+1); DST starts the next night
+        let start = Utc.with_ymd_and_hms(2026, 3, 28, 8, 0, 0).unwrap();
+        assert_eq!(
+            daily(Some("Europe/Paris")).next_after(start, start),
+            Some(Utc.with_ymd_and_hms(2026, 3, 29, 7, 0, 0).unwrap()),
+            "09:00 CEST is 07:00 UTC"
+        );
+        assert_eq!(
+            daily(None).next_after(start, start),
+            Some(Utc.with_ymd_and_hms(2026, 3, 29, 8, 0, 0).unwrap()),
+            "without a zone the series keeps UTC time"
+        );
+        // from completion: the series restarts on the completion's LOCAL day
+        let series = Series::new(
+            Recurrence {
+                repeat_from: RepeatFrom::CompletionDate,
+                ..daily(Some("Europe/Paris"))
+            },
+            start,
+        );
+        let completed = Utc.with_ymd_and_hms(2026, 3, 29, 22, 30, 0).unwrap(); // 00:30 CEST on the 30th
+        assert_eq!(
+            series.next_due(start, completed),
+            Some(Utc.with_ymd_and_hms(2026, 3, 31, 7, 0, 0).unwrap()),
+            "the day after the local completion day (the 30th), at 09:00 local"
+        );
+        assert!(
+            daily(Some("Mars/Olympus")).syntax_checked().is_err(),
+            "unknown zones are refused"
+        );
+    }
 }
