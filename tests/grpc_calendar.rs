@@ -6,11 +6,8 @@
 #[macro_use]
 mod common;
 
-use std::time::Duration as StdDuration;
-
-use bus::async_nats;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{Backend, Bearer, TestServer, assert_invalid_field};
+use common::{Backend, Bearer, TestServer, assert_invalid_field, nats, nats_call, nats_url};
 use proto::v1::calendar_commands_client::CalendarCommandsClient;
 use proto::v1::calendar_queries_client::CalendarQueriesClient;
 use proto::v1::preferences_client::PreferencesClient;
@@ -20,7 +17,7 @@ use proto::v1::{
     ImportIcsResponse, ListEventsRequest, ListEventsResponse, SetPreferencesRequest,
     UpdateEventRequest,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -491,57 +488,6 @@ async fn today_and_free_busy_in_the_users_zone(backend: Backend) {
         .await
         .unwrap_err();
     assert_invalid_field(&err, "from_day");
-}
-
-fn nats_url() -> String {
-    std::env::var("LIFEOS_TEST_NATS_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".to_string())
-}
-
-/// A NATS connection; `None` (after saying so) when unreachable outside CI.
-async fn nats() -> Option<async_nats::Client> {
-    let url = nats_url();
-    let connect = async_nats::ConnectOptions::new()
-        .connection_timeout(StdDuration::from_secs(5))
-        .connect(&url);
-    let error = match tokio::time::timeout(StdDuration::from_secs(10), connect).await {
-        Ok(Ok(client)) => return Some(client),
-        Ok(Err(err)) => err.to_string(),
-        Err(_) => "no answer within 10 s".to_string(),
-    };
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("NATS required in CI: {url} ({error})");
-    }
-    eprintln!("skipping: NATS not reachable at {url} ({error}); set LIFEOS_TEST_NATS_URL");
-    None
-}
-
-async fn nats_call(
-    client: &async_nats::Client,
-    subject: &str,
-    token: &str,
-    body: Value,
-) -> (Option<String>, Value) {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Authorization", format!("Bearer {token}"));
-    let request = client.request_with_headers(
-        subject.to_string(),
-        headers,
-        serde_json::to_vec(&body).expect("JSON").into(),
-    );
-    let reply = tokio::time::timeout(StdDuration::from_secs(30), request)
-        .await
-        .unwrap_or_else(|_| panic!("no reply on {subject}"))
-        .unwrap_or_else(|e| panic!("request on {subject}: {e}"));
-    let code = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Service-Error-Code"))
-        .map(|v| v.to_string());
-    let body = serde_json::from_slice(&reply.payload).expect("a JSON reply");
-    (code, body)
 }
 
 async fn nats_subjects_reach_the_same_handlers(backend: Backend) {

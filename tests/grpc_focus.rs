@@ -6,11 +6,10 @@
 #[macro_use]
 mod common;
 
-use std::time::Duration as StdDuration;
-
-use bus::async_nats;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{Backend, Bearer, TestServer, assert_invalid_field, create, new_task};
+use common::{
+    Backend, Bearer, TestServer, assert_invalid_field, create, nats, nats_call, nats_url, new_task,
+};
 use projections::daily::{UserClock, day_id};
 use proto::v1::focus_commands_client::FocusCommandsClient;
 use proto::v1::focus_queries_client::FocusQueriesClient;
@@ -21,7 +20,7 @@ use proto::v1::{
     GetTodaySummaryRequest, ListSessionsRequest, PauseFocusRequest, RecordInterruptionRequest,
     ResumeFocusRequest, SetPreferencesRequest, StartFocusRequest, StartFocusResponse, TodaySummary,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -806,61 +805,6 @@ async fn other_users_session_is_not_found(backend: Backend) {
         "bob's attempts changed nothing"
     );
     server.stop().await;
-}
-
-/// The NATS server of the request/reply test: `LIFEOS_TEST_NATS_URL`, default
-/// `nats://127.0.0.1:4222`.
-fn nats_url() -> String {
-    std::env::var("LIFEOS_TEST_NATS_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".to_string())
-}
-
-/// A NATS connection; `None` (after saying so) when unreachable outside CI.
-async fn nats() -> Option<async_nats::Client> {
-    let url = nats_url();
-    let connect = async_nats::ConnectOptions::new()
-        .connection_timeout(StdDuration::from_secs(5))
-        .connect(&url);
-    let error = match tokio::time::timeout(StdDuration::from_secs(10), connect).await {
-        Ok(Ok(client)) => return Some(client),
-        Ok(Err(err)) => err.to_string(),
-        Err(_) => "no answer within 10 s".to_string(),
-    };
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("NATS required in CI: {url} ({error})");
-    }
-    eprintln!("skipping: NATS not reachable at {url} ({error}); set LIFEOS_TEST_NATS_URL");
-    None
-}
-
-/// Sends a JSON request with the caller's token; returns the error code header (if any) and
-/// the JSON body.
-async fn nats_call(
-    client: &async_nats::Client,
-    subject: &str,
-    token: &str,
-    body: Value,
-) -> (Option<String>, Value) {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Authorization", format!("Bearer {token}"));
-    let request = client.request_with_headers(
-        subject.to_string(),
-        headers,
-        serde_json::to_vec(&body).expect("JSON").into(),
-    );
-    let reply = tokio::time::timeout(StdDuration::from_secs(30), request)
-        .await
-        .unwrap_or_else(|_| panic!("no reply on {subject}"))
-        .unwrap_or_else(|e| panic!("request on {subject}: {e}"));
-    let code = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Service-Error-Code"))
-        .map(|v| v.to_string());
-    let body = serde_json::from_slice(&reply.payload).expect("a JSON reply");
-    (code, body)
 }
 
 /// `commands.focus.*` and `queries.focus.*` answer over NATS with the gRPC handlers: a session

@@ -7,18 +7,18 @@
 #[macro_use]
 mod common;
 
-use std::time::Duration as StdDuration;
-
-use bus::async_nats;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{Backend, Bearer, Queries, TestServer, assert_invalid_field, create, new_task};
+use common::{
+    Backend, Bearer, Queries, TestServer, assert_invalid_field, create, nats, nats_call, nats_url,
+    new_task,
+};
 use projections::daily::{UserClock, day_id};
 use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::{
     CommandAck, CompleteTaskRequest, CreateTaskRequest, DeleteTaskRequest,
     GetTaskDailyRollupRequest, GetTaskRequest, SetPreferencesRequest, Task, TaskDailyRollup,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 on_both_backends! {
@@ -257,59 +257,6 @@ async fn bad_days_name_the_field(backend: Backend) {
     assert_eq!(year.days.len(), 366);
     assert_eq!(year.days[365].day, "2027-01-01");
     server.stop().await;
-}
-
-fn nats_url() -> String {
-    std::env::var("LIFEOS_TEST_NATS_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".to_string())
-}
-
-/// A NATS connection; `None` (after saying so) when unreachable outside CI.
-async fn nats() -> Option<async_nats::Client> {
-    let url = nats_url();
-    let connect = async_nats::ConnectOptions::new()
-        .connection_timeout(StdDuration::from_secs(5))
-        .connect(&url);
-    let error = match tokio::time::timeout(StdDuration::from_secs(10), connect).await {
-        Ok(Ok(client)) => return Some(client),
-        Ok(Err(err)) => err.to_string(),
-        Err(_) => "no answer within 10 s".to_string(),
-    };
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("NATS required in CI: {url} ({error})");
-    }
-    eprintln!("skipping: NATS not reachable at {url} ({error}); set LIFEOS_TEST_NATS_URL");
-    None
-}
-
-/// Sends a JSON request with the caller's token; returns the error code header (if any) and
-/// the JSON body.
-async fn nats_call(
-    client: &async_nats::Client,
-    subject: &str,
-    token: &str,
-    body: Value,
-) -> (Option<String>, Value) {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Authorization", format!("Bearer {token}"));
-    let request = client.request_with_headers(
-        subject.to_string(),
-        headers,
-        serde_json::to_vec(&body).expect("JSON").into(),
-    );
-    let reply = tokio::time::timeout(StdDuration::from_secs(30), request)
-        .await
-        .unwrap_or_else(|_| panic!("no reply on {subject}"))
-        .unwrap_or_else(|e| panic!("request on {subject}: {e}"));
-    let code = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Service-Error-Code"))
-        .map(|v| v.to_string());
-    let body = serde_json::from_slice(&reply.payload).expect("a JSON reply");
-    (code, body)
 }
 
 /// `queries.tasks.daily` answers GetDailyRollup over NATS: a task created over gRPC is counted,

@@ -355,3 +355,58 @@ pub fn assert_invalid_field(status: &Status, field: &str) {
         "a violation says what is wrong"
     );
 }
+
+/// The NATS server of the request/reply tests: `LIFEOS_TEST_NATS_URL`, default
+/// `nats://127.0.0.1:4222`.
+pub fn nats_url() -> String {
+    std::env::var("LIFEOS_TEST_NATS_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".to_string())
+}
+
+/// A NATS connection; `None` (after saying so) when unreachable outside CI.
+pub async fn nats() -> Option<bus::async_nats::Client> {
+    let url = nats_url();
+    let connect = bus::async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(&url);
+    let error = match tokio::time::timeout(Duration::from_secs(10), connect).await {
+        Ok(Ok(client)) => return Some(client),
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => "no answer within 10 s".to_string(),
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("NATS required in CI: {url} ({error})");
+    }
+    eprintln!("skipping: NATS not reachable at {url} ({error}); set LIFEOS_TEST_NATS_URL");
+    None
+}
+
+/// Sends a JSON request with the caller's token; returns the error code header (if any) and
+/// the JSON body.
+pub async fn nats_call(
+    client: &bus::async_nats::Client,
+    subject: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> (Option<String>, serde_json::Value) {
+    let mut headers = bus::async_nats::HeaderMap::new();
+    headers.insert("Authorization", format!("Bearer {token}"));
+    let request = client.request_with_headers(
+        subject.to_string(),
+        headers,
+        serde_json::to_vec(&body).expect("JSON").into(),
+    );
+    let reply = tokio::time::timeout(Duration::from_secs(30), request)
+        .await
+        .unwrap_or_else(|_| panic!("no reply on {subject}"))
+        .unwrap_or_else(|e| panic!("request on {subject}: {e}"));
+    let code = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Service-Error-Code"))
+        .map(|v| v.to_string());
+    let body = serde_json::from_slice(&reply.payload).expect("a JSON reply");
+    (code, body)
+}
