@@ -2,7 +2,7 @@
 //! `AggregateStore::execute` with explicit times, the runner folds the log into
 //! `calendar_events`, queries expand occurrences back.
 //!
-//! Every case is one generic async fn taking a [`Store`]; [`on_both_backends!`] instantiates it as
+//! Every case is one generic async fn taking a [`Store`]; `store::on_both_stores!` instantiates it as
 //! `sqlite_<case>` and `postgres_<case>` (the latter returns early when PostgreSQL is unreachable
 //! outside CI). Tests wait on the runner's progress, bounded, never on sleeps.
 
@@ -24,28 +24,7 @@ use uuid::Uuid;
 /// The longest any test waits for the runner.
 const WAIT: Duration = Duration::from_secs(30);
 
-macro_rules! on_both_backends {
-    ($($case:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = store::testing::sqlite_store(dir.path()).await;
-            $case(store.clone()).await;
-            store.close().await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            let Some(store) = store::testing::fresh_postgres_store().await else {
-                return;
-            };
-            $case(store.clone()).await;
-            store::testing::drop_postgres_store(store).await;
-        }
-    )*};
-}
-
-on_both_backends! {
+store::on_both_stores! {
     range_expands_recurrences_across_dst => sqlite_range_expands_recurrences_across_dst, postgres_range_expands_recurrences_across_dst;
     today_and_free_busy_use_the_local_day => sqlite_today_and_free_busy_use_the_local_day, postgres_today_and_free_busy_use_the_local_day;
     daily_rollup_across_dst_with_a_5am_day_start => sqlite_daily_rollup_across_dst_with_a_5am_day_start, postgres_daily_rollup_across_dst_with_a_5am_day_start;

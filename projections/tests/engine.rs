@@ -1,20 +1,21 @@
 //! The projection engine on both backends: blue-green rebuilds under load, rebuild == live,
 //! version bumps, replay as of a moment, poison events in the status, and lease takeover.
 //!
-//! Every case is one generic async fn taking a [`Store`]; [`on_both_backends!`] instantiates it as
+//! Every case is one generic async fn taking a [`Store`]; `store::on_both_stores!` instantiates it as
 //! `sqlite_<case>` and `postgres_<case>` (the latter returns early when PostgreSQL is unreachable
 //! outside CI). Waits are on the runner's progress or on polls of the status, bounded by
 //! [`WAIT`]; never on sleeps.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+mod common;
+
+use common::*;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aggregates::Issued;
-use aggregates::task::{NewTask, Task, TaskChanges, TaskCommand};
-use chrono::{DateTime, TimeZone, Utc};
-use cqrs_es::persist::SerializedEvent;
+use aggregates::task::{TaskChanges, TaskCommand};
+use chrono::Utc;
 use projections::replay::replay_user;
 use projections::status::{RunState, StatusRow};
 use projections::task_list::{TaskList, TaskStats, TaskView};
@@ -22,7 +23,7 @@ use projections::{
     Projection, ProjectionError, ProjectionRunner, ReadModels, Row, RowKey, RowSet, RunnerHandle,
 };
 use sqlx::Row as _;
-use store::{AggregateStore, AppendBatch, Journal, LoggedEvent, Position, Store, meta};
+use store::{LoggedEvent, Position, Store};
 use tokio::time::timeout;
 use uuid::Uuid;
 
@@ -49,29 +50,6 @@ store::on_both_stores! {
 // Harness
 // ---------------------------------------------------------------------------------------------
 
-/// A store with the task command path and the read models on it.
-struct Env {
-    store: Store,
-    tasks: AggregateStore<Task, Store>,
-    models: ReadModels,
-    /// Minutes after [`base`] of the next command (each command gets its own instant).
-    clock: AtomicI64,
-}
-
-fn base() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap()
-}
-
-fn new_task(title: &str, due: Option<DateTime<Utc>>, priority: u32) -> NewTask {
-    NewTask {
-        task_id: Uuid::now_v7(),
-        title: title.to_string(),
-        due,
-        priority,
-        ..NewTask::default()
-    }
-}
-
 fn rename(title: String) -> TaskCommand {
     TaskCommand::Update(TaskChanges {
         title: Some(title),
@@ -79,110 +57,10 @@ fn rename(title: String) -> TaskCommand {
     })
 }
 
-fn stats(open: u64, completed: u64, created_total: u64, completions_total: u64) -> TaskStats {
-    TaskStats {
-        open,
-        completed,
-        created_total,
-        completions_total,
-    }
-}
-
-fn ids(views: &[TaskView]) -> Vec<Uuid> {
-    views.iter().map(|v| v.task_id).collect()
-}
-
 /// One stored row, as the digest compares it: `(user, row_id, grp, sort_key, doc as JSON text)`.
 type DigestRow = (Uuid, String, String, String, String);
 
 impl Env {
-    fn new(store: Store) -> Self {
-        Self {
-            tasks: AggregateStore::new(store.clone()),
-            models: ReadModels::new(store.clone()),
-            store,
-            clock: AtomicI64::new(0),
-        }
-    }
-
-    /// The instant the next command is issued at.
-    fn tick(&self) -> DateTime<Utc> {
-        base() + chrono::Duration::minutes(self.clock.fetch_add(1, Ordering::SeqCst))
-    }
-
-    /// Executes `command` on task `task_id` as `user`; returns the position of its (one) event.
-    async fn exec(&self, user: Uuid, task_id: Uuid, command: TaskCommand) -> Position {
-        let what = format!("{command:?}");
-        let metadata = HashMap::from([(meta::USER_ID.to_string(), user.to_string())]);
-        let outcome = self
-            .tasks
-            .execute(
-                task_id.to_string().as_str(),
-                Issued::new(user, self.tick(), command),
-                &(),
-                metadata,
-                None,
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{what} on task {task_id}: {e:?}"));
-        assert!(!outcome.duplicate);
-        assert_eq!(
-            outcome.receipt.event_ids.len(),
-            1,
-            "{what} writes one event"
-        );
-        outcome
-            .receipt
-            .position
-            .expect("a command that wrote an event has a position")
-    }
-
-    async fn create(&self, user: Uuid, new: NewTask) -> (Uuid, Position) {
-        let id = new.task_id;
-        (id, self.exec(user, id, TaskCommand::Create(new)).await)
-    }
-
-    /// Appends a raw event (bypassing any aggregate) as the first of a new stream.
-    async fn append_raw(
-        &self,
-        user: Option<Uuid>,
-        aggregate_type: &str,
-        event_type: &str,
-        payload: serde_json::Value,
-    ) -> (String, Position) {
-        let aggregate_id = Uuid::now_v7().to_string();
-        let metadata = match user {
-            Some(u) => serde_json::json!({ meta::USER_ID: u.to_string() }),
-            None => serde_json::json!({}),
-        };
-        let outcome = self
-            .store
-            .append(AppendBatch {
-                aggregate_type: aggregate_type.to_string(),
-                aggregate_id: aggregate_id.clone(),
-                expected_version: 0,
-                events: vec![SerializedEvent {
-                    aggregate_id: aggregate_id.clone(),
-                    sequence: 1,
-                    aggregate_type: aggregate_type.to_string(),
-                    event_type: event_type.to_string(),
-                    event_version: "1".to_string(),
-                    payload,
-                    metadata,
-                }],
-                snapshot: None,
-                command: None,
-            })
-            .await
-            .expect("raw append");
-        let position = outcome.receipt().position.expect("raw event position");
-        (aggregate_id, position)
-    }
-
-    fn runner(&self) -> ProjectionRunner {
-        ProjectionRunner::new(Arc::new(TaskList), self.models.clone())
-    }
-
     async fn active(&self) -> String {
         self.models
             .active_model(&TaskList)
@@ -196,10 +74,6 @@ impl Env {
             .await
             .expect("status")
             .unwrap_or_else(|| panic!("no status row for {projection}"))
-    }
-
-    async fn stats(&self, user: Uuid) -> TaskStats {
-        TaskList::stats(&self.models, user).await.expect("stats")
     }
 
     /// Every listed task of `user` (completed included), in one page.

@@ -2,7 +2,7 @@
 //! `AggregateStore::execute` with explicit times, the runners fold the log into `focus_sessions`
 //! and `focus_daily`, queries read them back.
 //!
-//! Every case is one generic async fn taking a [`Store`]; [`on_both_backends!`] instantiates it as
+//! Every case is one generic async fn taking a [`Store`]; `store::on_both_stores!` instantiates it as
 //! `sqlite_<case>` and `postgres_<case>` (the latter returns early when PostgreSQL is unreachable
 //! outside CI). Tests wait on the runners' progress, bounded, never on sleeps.
 
@@ -25,28 +25,7 @@ use uuid::Uuid;
 /// The longest any test waits for a runner.
 const WAIT: Duration = Duration::from_secs(30);
 
-macro_rules! on_both_backends {
-    ($($case:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = store::testing::sqlite_store(dir.path()).await;
-            $case(store.clone()).await;
-            store.close().await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            let Some(store) = store::testing::fresh_postgres_store().await else {
-                return;
-            };
-            $case(store.clone()).await;
-            store::testing::drop_postgres_store(store).await;
-        }
-    )*};
-}
-
-on_both_backends! {
+store::on_both_stores! {
     sessions_in_a_day_range => sqlite_sessions_in_a_day_range, postgres_sessions_in_a_day_range;
     rollup_across_dst_in_new_york => sqlite_rollup_across_dst_in_new_york, postgres_rollup_across_dst_in_new_york;
     rollup_with_a_4am_day_start_in_paris => sqlite_rollup_with_a_4am_day_start_in_paris, postgres_rollup_with_a_4am_day_start_in_paris;

@@ -1,24 +1,21 @@
 //! The projection runner and the `task_list` read model, end to end on both backends: commands go
 //! through `AggregateStore::execute`, the runner folds the log into rows, queries read them back.
 //!
-//! Every case is one generic async fn taking a [`Store`]; [`on_both_backends!`] instantiates it as
+//! Every case is one generic async fn taking a [`Store`]; `store::on_both_stores!` instantiates it as
 //! `sqlite_<case>` and `postgres_<case>` (the latter returns early when PostgreSQL is unreachable
 //! outside CI). Tests wait on the runner's progress or on [`Freshness`], bounded, never on sleeps.
 
-use std::collections::HashMap;
+mod common;
+
+use common::*;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use aggregates::Issued;
-use aggregates::task::{NewTask, Task, TaskChanges, TaskCommand};
+use aggregates::task::{TaskChanges, TaskCommand};
 use chrono::{DateTime, TimeZone, Utc};
-use cqrs_es::persist::SerializedEvent;
 use projections::task_list::{TaskList, TaskStats, TaskView};
-use projections::{
-    Freshness, PoisonEvent, Projection, ProjectionError, ProjectionRunner, ReadModels, RunnerHandle,
-};
-use store::{AggregateStore, AppendBatch, Journal, Position, Store, meta};
+use projections::{Freshness, PoisonEvent, Projection, ProjectionError, RunnerHandle};
+use store::{Journal, Position, Store};
 use tokio::time::{Instant, timeout};
 use uuid::Uuid;
 
@@ -40,131 +37,12 @@ store::on_both_stores! {
 // Harness
 // ---------------------------------------------------------------------------------------------
 
-/// A store with the task command path and the read models on it.
-struct Env {
-    store: Store,
-    tasks: AggregateStore<Task, Store>,
-    models: ReadModels,
-    /// Minutes after [`base`] of the next command (each command gets its own instant).
-    clock: AtomicI64,
-}
-
-fn base() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap()
-}
-
 /// `base()` plus `days` days.
 fn day(days: i64) -> DateTime<Utc> {
     base() + chrono::Duration::days(days)
 }
 
-fn new_task(title: &str, due: Option<DateTime<Utc>>, priority: u32) -> NewTask {
-    NewTask {
-        task_id: Uuid::now_v7(),
-        title: title.to_string(),
-        due,
-        priority,
-        ..NewTask::default()
-    }
-}
-
-fn stats(open: u64, completed: u64, created_total: u64, completions_total: u64) -> TaskStats {
-    TaskStats {
-        open,
-        completed,
-        created_total,
-        completions_total,
-    }
-}
-
-fn ids(views: &[TaskView]) -> Vec<Uuid> {
-    views.iter().map(|v| v.task_id).collect()
-}
-
 impl Env {
-    fn new(store: Store) -> Self {
-        Self {
-            tasks: AggregateStore::new(store.clone()),
-            models: ReadModels::new(store.clone()),
-            store,
-            clock: AtomicI64::new(0),
-        }
-    }
-
-    /// The instant the next command is issued at.
-    fn tick(&self) -> DateTime<Utc> {
-        base() + chrono::Duration::minutes(self.clock.fetch_add(1, Ordering::SeqCst))
-    }
-
-    /// Executes `command` on task `task_id` as `user`; returns the position of its (one) event.
-    async fn exec(&self, user: Uuid, task_id: Uuid, command: TaskCommand) -> Position {
-        let what = format!("{command:?}");
-        let metadata = HashMap::from([(meta::USER_ID.to_string(), user.to_string())]);
-        let outcome = self
-            .tasks
-            .execute(
-                task_id.to_string().as_str(),
-                Issued::new(user, self.tick(), command),
-                &(),
-                metadata,
-                None,
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{what} on task {task_id}: {e:?}"));
-        assert!(!outcome.duplicate);
-        assert_eq!(
-            outcome.receipt.event_ids.len(),
-            1,
-            "{what} writes one event"
-        );
-        outcome
-            .receipt
-            .position
-            .expect("a command that wrote an event has a position")
-    }
-
-    async fn create(&self, user: Uuid, new: NewTask) -> (Uuid, Position) {
-        let id = new.task_id;
-        (id, self.exec(user, id, TaskCommand::Create(new)).await)
-    }
-
-    /// Appends a raw event (bypassing the aggregate) as the first of a new stream.
-    async fn append_raw(
-        &self,
-        user: Option<Uuid>,
-        aggregate_type: &str,
-        event_type: &str,
-        payload: serde_json::Value,
-    ) -> (String, Position) {
-        let aggregate_id = Uuid::now_v7().to_string();
-        let metadata = match user {
-            Some(u) => serde_json::json!({ meta::USER_ID: u.to_string() }),
-            None => serde_json::json!({}),
-        };
-        let outcome = self
-            .store
-            .append(AppendBatch {
-                aggregate_type: aggregate_type.to_string(),
-                aggregate_id: aggregate_id.clone(),
-                expected_version: 0,
-                events: vec![SerializedEvent {
-                    aggregate_id: aggregate_id.clone(),
-                    sequence: 1,
-                    aggregate_type: aggregate_type.to_string(),
-                    event_type: event_type.to_string(),
-                    event_version: "1".to_string(),
-                    payload,
-                    metadata,
-                }],
-                snapshot: None,
-                command: None,
-            })
-            .await
-            .expect("raw append");
-        let position = outcome.receipt().position.expect("raw event position");
-        (aggregate_id, position)
-    }
-
     /// Waits (bounded) until the log reader can see `target`. On PostgreSQL an event becomes
     /// readable only once every older transaction of the cluster has ended (other tests' too), so
     /// a freshly committed event may not be readable yet; the runner polls for that, and so does
@@ -183,10 +61,6 @@ impl Env {
         seen.unwrap_or_else(|_| panic!("{target} not readable within {WAIT:?}"));
     }
 
-    fn runner(&self) -> ProjectionRunner {
-        ProjectionRunner::new(Arc::new(TaskList), self.models.clone())
-    }
-
     async fn checkpoint(&self) -> Position {
         self.models
             .checkpoint(&TaskList::model_name())
@@ -196,10 +70,6 @@ impl Env {
 
     async fn head(&self) -> Position {
         self.store.head().await.expect("log head")
-    }
-
-    async fn stats(&self, user: Uuid) -> TaskStats {
-        TaskList::stats(&self.models, user).await.expect("stats")
     }
 
     async fn get(&self, user: Uuid, task: Uuid) -> Option<TaskView> {

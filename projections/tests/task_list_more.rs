@@ -2,7 +2,7 @@
 //! backends: filters evaluated by the store (pages stay exact), subtask listings and counts,
 //! and the rows of recurring tasks across completed and skipped occurrences.
 //!
-//! Every case is one generic async fn taking a [`Store`]; [`on_both_backends!`] instantiates it
+//! Every case is one generic async fn taking a [`Store`]; `store::on_both_stores!` instantiates it
 //! as `sqlite_<case>` and `postgres_<case>` (the latter returns early when PostgreSQL is
 //! unreachable outside CI). Tests wait on the runner's progress, bounded, never on sleeps.
 
@@ -29,28 +29,7 @@ use uuid::Uuid;
 /// The longest any test waits for the runner.
 const WAIT: Duration = Duration::from_secs(30);
 
-macro_rules! on_both_backends {
-    ($($case:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = store::testing::sqlite_store(dir.path()).await;
-            $case(store.clone()).await;
-            store.close().await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            let Some(store) = store::testing::fresh_postgres_store().await else {
-                return;
-            };
-            $case(store.clone()).await;
-            store::testing::drop_postgres_store(store).await;
-        }
-    )*};
-}
-
-on_both_backends! {
+store::on_both_stores! {
     project_and_tag_filters_page_exactly => sqlite_project_and_tag_filters_page_exactly, postgres_project_and_tag_filters_page_exactly;
     doc_filters_match_in_sql_as_in_memory => sqlite_doc_filters_match_in_sql_as_in_memory, postgres_doc_filters_match_in_sql_as_in_memory;
     subtasks_are_listed_and_counted => sqlite_subtasks_are_listed_and_counted, postgres_subtasks_are_listed_and_counted;
