@@ -4,11 +4,11 @@
 
 use api_common::time::{from_timestamp, to_timestamp};
 use api_common::{Caller, invalid_argument};
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, Utc};
+use projections::ReadModels;
 use projections::calendar_daily::CalendarDaily;
 use projections::calendar_events::{CalendarEvents, MAX_RANGE_DAYS, OccurrenceView, busy_blocks};
-use projections::daily::{MAX_DAYS, day_id, parse_day};
-use projections::{ProjectionError, ReadModels};
+use projections::daily::day_id;
 use proto::v1::calendar_queries_server::CalendarQueries;
 use proto::v1::{
     BusyBlock, CalendarDay, CalendarTodayRequest, EventOccurrence, FreeBusyRequest,
@@ -18,6 +18,7 @@ use proto::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::ReadYourWrites;
+use crate::fields::{day_range, optional_day, read_error};
 
 /// Default number of occurrences ListEvents returns.
 pub const DEFAULT_LIMIT: u32 = 1_000;
@@ -40,16 +41,6 @@ impl CalendarQueryService {
     }
 }
 
-fn read_error(err: ProjectionError) -> Status {
-    match err {
-        ProjectionError::Store(e) => api_common::status::store_status(&e),
-        other => {
-            tracing::error!(error = %other, "read model error");
-            Status::internal("internal error")
-        }
-    }
-}
-
 fn occurrence_to_proto(o: OccurrenceView) -> EventOccurrence {
     let (source, external_id) = o
         .external
@@ -67,16 +58,6 @@ fn occurrence_to_proto(o: OccurrenceView) -> EventOccurrence {
         source,
         external_id,
     }
-}
-
-/// An optional `YYYY-MM-DD` day field (None when empty).
-fn optional_day(field: &str, value: &str) -> Result<Option<NaiveDate>, Status> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    parse_day(value).map(Some).ok_or_else(|| {
-        invalid_argument(field, format!("must be a day as YYYY-MM-DD, got {value:?}"))
-    })
 }
 
 #[tonic::async_trait]
@@ -203,17 +184,7 @@ impl CalendarQueries for CalendarQueryService {
     ) -> Result<Response<MeetingRollup>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let from = required_day("from_day", &r.from_day)?;
-        let to = required_day("to_day", &r.to_day)?;
-        if to < from {
-            return Err(invalid_argument("to_day", "must not be before from_day"));
-        }
-        if (to - from).num_days() >= MAX_DAYS {
-            return Err(invalid_argument(
-                "to_day",
-                format!("a rollup spans at most {MAX_DAYS} days"),
-            ));
-        }
+        let (from, to) = day_range(&r.from_day, &r.to_day)?;
         self.events.wait(&r.consistency_token).await?;
         let (clock, days) = CalendarDaily::days(&self.models, caller.user_id, from, to)
             .await
@@ -233,28 +204,5 @@ impl CalendarQueries for CalendarQueryService {
             timezone: clock.timezone,
             day_start_hour: clock.day_start_hour,
         }))
-    }
-}
-
-/// A required `YYYY-MM-DD` day field.
-fn required_day(field: &str, value: &str) -> Result<NaiveDate, Status> {
-    optional_day(field, value)?
-        .ok_or_else(|| invalid_argument(field, "is required (a day as YYYY-MM-DD)"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn day_field_is_optional_and_named() {
-        assert_eq!(optional_day("day", "").unwrap(), None);
-        assert_eq!(
-            optional_day("day", "2026-03-08").unwrap(),
-            NaiveDate::from_ymd_opt(2026, 3, 8)
-        );
-        let status = optional_day("day", "tomorrow").unwrap_err();
-        assert_eq!(status.code(), tonic::Code::InvalidArgument);
-        assert!(status.message().contains("day"), "{status:?}");
     }
 }

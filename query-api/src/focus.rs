@@ -7,13 +7,10 @@
 use aggregates::focus::FocusKind;
 use api_common::time::{from_timestamp, to_timestamp};
 use api_common::{Caller, invalid_argument};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{NaiveDate, Utc};
-use projections::daily::{MAX_DAYS, parse_day};
+use chrono::Utc;
+use projections::ReadModels;
 use projections::focus_daily::{DayFocus, FocusDaily};
 use projections::focus_sessions::{FocusSessions, SessionState, SessionView};
-use projections::{ProjectionError, ReadModels, RowCursor};
 use proto::v1::focus_queries_server::FocusQueries;
 use proto::v1::{
     DailyFocus, DailyRollup, FocusKind as WireKind, FocusSession, FocusSessionState, FocusState,
@@ -23,6 +20,7 @@ use proto::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::ReadYourWrites;
+use crate::fields::{day_range, decode_cursor, encode_cursor, read_error};
 
 /// Default page size of ListSessions.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -45,16 +43,6 @@ impl FocusQueryService {
             models,
             sessions,
             daily,
-        }
-    }
-}
-
-fn read_error(err: ProjectionError) -> Status {
-    match err {
-        ProjectionError::Store(e) => api_common::status::store_status(&e),
-        other => {
-            tracing::error!(error = %other, "read model error");
-            Status::internal("internal error")
         }
     }
 }
@@ -115,31 +103,6 @@ fn day_to_proto(d: DayFocus) -> DailyFocus {
     }
 }
 
-fn encode_cursor(c: &RowCursor) -> String {
-    let json = serde_json::json!([c.sort_key, c.row_id]).to_string();
-    URL_SAFE_NO_PAD.encode(json)
-}
-
-fn decode_cursor(token: &str) -> Result<Option<RowCursor>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let bad = || invalid_argument("page_token", "is not a next_page_token of ListSessions");
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
-    let (sort_key, row_id): (String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    Ok(Some(RowCursor { sort_key, row_id }))
-}
-
-/// A required `YYYY-MM-DD` day field.
-fn day_field(field: &str, value: &str) -> Result<NaiveDate, Status> {
-    if value.is_empty() {
-        return Err(invalid_argument(field, "is required (a day as YYYY-MM-DD)"));
-    }
-    parse_day(value).ok_or_else(|| {
-        invalid_argument(field, format!("must be a day as YYYY-MM-DD, got {value:?}"))
-    })
-}
-
 #[tonic::async_trait]
 impl FocusQueries for FocusQueryService {
     async fn get_focus_state(
@@ -197,7 +160,7 @@ impl FocusQueries for FocusQueryService {
             }
             n => n,
         };
-        let cursor = decode_cursor(&r.page_token)?;
+        let cursor = decode_cursor(&r.page_token, "ListSessions")?;
         self.sessions.wait(&r.consistency_token).await?;
         let (sessions, next) = FocusSessions::list(
             &self.models,
@@ -250,17 +213,7 @@ impl FocusQueries for FocusQueryService {
     ) -> Result<Response<DailyRollup>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let from = day_field("from_day", &r.from_day)?;
-        let to = day_field("to_day", &r.to_day)?;
-        if to < from {
-            return Err(invalid_argument("to_day", "must not be before from_day"));
-        }
-        if (to - from).num_days() >= MAX_DAYS {
-            return Err(invalid_argument(
-                "to_day",
-                format!("a rollup spans at most {MAX_DAYS} days"),
-            ));
-        }
+        let (from, to) = day_range(&r.from_day, &r.to_day)?;
         self.daily.wait(&r.consistency_token).await?;
         let clock = FocusDaily::clock(&self.models, caller.user_id)
             .await
@@ -273,38 +226,5 @@ impl FocusQueries for FocusQueryService {
             timezone: clock.timezone,
             day_start_hour: clock.day_start_hour,
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn day_fields_are_named() {
-        for (value, needle) in [
-            ("", "required"),
-            ("2026-3-8", "YYYY-MM-DD"),
-            ("soon", "soon"),
-        ] {
-            let status = day_field("from_day", value).unwrap_err();
-            assert_eq!(status.code(), tonic::Code::InvalidArgument);
-            assert!(status.message().contains("from_day"), "{status:?}");
-            assert!(status.message().contains(needle), "{status:?}");
-        }
-        assert_eq!(
-            day_field("to_day", "2026-03-08").unwrap(),
-            NaiveDate::from_ymd_opt(2026, 3, 8).unwrap()
-        );
-    }
-
-    #[test]
-    fn cursors_round_trip() {
-        let c = RowCursor {
-            sort_key: "2026-03-08T06:59:00.000000Z".into(),
-            row_id: "x".into(),
-        };
-        assert_eq!(decode_cursor(&encode_cursor(&c)).unwrap(), Some(c));
-        assert!(decode_cursor("!!").is_err());
     }
 }

@@ -4,6 +4,7 @@
 mod admin;
 mod calendar;
 mod consistency;
+mod fields;
 mod focus;
 mod history;
 mod tasks;

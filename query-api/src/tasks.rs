@@ -8,14 +8,11 @@
 use aggregates::task::{IntervalUnit, Recurrence, RecurrenceRule, RepeatFrom};
 use api_common::time::{from_timestamp, to_timestamp};
 use api_common::{Caller, invalid_argument, parse_uuid_field};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::NaiveDate;
-use projections::daily::{MAX_DAYS, day_id, parse_day};
+use projections::daily::day_id;
 use projections::replay::replay_user;
 use projections::task_daily::{TaskDaily, TaskDay as DayTasks};
 use projections::task_list::{TaskFilter, TaskList, TaskView};
-use projections::{Freshness, MemoryRows, Projection, ProjectionError, ReadModels, RowCursor};
+use projections::{Freshness, MemoryRows, Projection, ReadModels};
 use proto::v1::task_queries_server::TaskQueries;
 use proto::v1::task_recurrence::Rule;
 use proto::v1::{
@@ -27,6 +24,7 @@ use std::time::Duration;
 use tonic::{Request, Response, Status};
 
 use crate::ReadYourWrites;
+use crate::fields::{day_range, decode_cursor, encode_cursor, read_error};
 
 /// Default page size of ListTasks.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -96,16 +94,6 @@ impl TaskQueryService {
     }
 }
 
-fn read_error(err: ProjectionError) -> Status {
-    match err {
-        ProjectionError::Store(e) => api_common::status::store_status(&e),
-        other => {
-            tracing::error!(error = %other, "read model error");
-            Status::internal("internal error")
-        }
-    }
-}
-
 fn recurrence_to_proto(r: Recurrence) -> TaskRecurrence {
     let rule = match r.rule {
         RecurrenceRule::Rrule(text) => Rule::Rrule(text),
@@ -155,47 +143,6 @@ fn to_proto(v: TaskView) -> Task {
 /// A non-empty filter value.
 fn filter_value(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)
-}
-
-fn encode_cursor(c: &RowCursor) -> String {
-    let json = serde_json::json!([c.sort_key, c.row_id]).to_string();
-    URL_SAFE_NO_PAD.encode(json)
-}
-
-fn decode_cursor(token: &str) -> Result<Option<RowCursor>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let bad = || invalid_argument("page_token", "is not a next_page_token of ListTasks");
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
-    let (sort_key, row_id): (String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    Ok(Some(RowCursor { sort_key, row_id }))
-}
-
-/// A required `YYYY-MM-DD` day field.
-fn day_field(field: &str, value: &str) -> Result<NaiveDate, Status> {
-    if value.is_empty() {
-        return Err(invalid_argument(field, "is required (a day as YYYY-MM-DD)"));
-    }
-    parse_day(value).ok_or_else(|| {
-        invalid_argument(field, format!("must be a day as YYYY-MM-DD, got {value:?}"))
-    })
-}
-
-/// The checked `[from_day, to_day]` of a rollup request.
-fn day_range(from_day: &str, to_day: &str) -> Result<(NaiveDate, NaiveDate), Status> {
-    let from = day_field("from_day", from_day)?;
-    let to = day_field("to_day", to_day)?;
-    if to < from {
-        return Err(invalid_argument("to_day", "must not be before from_day"));
-    }
-    if (to - from).num_days() >= MAX_DAYS {
-        return Err(invalid_argument(
-            "to_day",
-            format!("a rollup spans at most {MAX_DAYS} days"),
-        ));
-    }
-    Ok((from, to))
 }
 
 fn day_to_proto(d: DayTasks) -> TaskDay {
@@ -253,7 +200,7 @@ impl TaskQueries for TaskQueryService {
             }
             n => n,
         };
-        let cursor = decode_cursor(&r.page_token)?;
+        let cursor = decode_cursor(&r.page_token, "ListTasks")?;
         self.consistency.wait(&r.consistency_token).await?;
         let (include, size) = (r.include_completed, page_size as usize);
         let filter = TaskFilter {
@@ -304,38 +251,5 @@ impl TaskQueries for TaskQueryService {
             timezone: clock.timezone,
             day_start_hour: clock.day_start_hour,
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rollup_days_are_checked_and_named() {
-        for (from, to, field, needle) in [
-            ("", "2026-03-08", "from_day", "required"),
-            ("2026-3-8", "2026-03-08", "from_day", "YYYY-MM-DD"),
-            ("2026-03-08", "", "to_day", "required"),
-            ("2026-03-08", "2026-02-30", "to_day", "2026-02-30"),
-            ("2026-03-08", "2026-03-07", "to_day", "before"),
-            ("2026-01-01", "2027-01-02", "to_day", "366"),
-        ] {
-            let status = day_range(from, to).unwrap_err();
-            assert_eq!(status.code(), tonic::Code::InvalidArgument, "{from}..{to}");
-            assert!(status.message().contains(field), "{status:?}");
-            assert!(status.message().contains(needle), "{status:?}");
-        }
-        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
-        assert_eq!(
-            day_range("2026-03-08", "2026-03-08").unwrap(),
-            (day(3, 8), day(3, 8))
-        );
-        // 366 days, both ends included
-        assert_eq!(
-            day_range("2026-01-01", "2026-12-31").unwrap().1,
-            day(12, 31)
-        );
-        assert!(day_range("2025-12-31", "2026-12-31").is_ok());
     }
 }
