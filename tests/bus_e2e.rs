@@ -15,10 +15,10 @@
 #[macro_use]
 mod common;
 
+use bus::testing::{NatsServer, free_port, nats_server_binary};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -992,89 +992,6 @@ async fn nats_request_reply_reaches_the_same_handlers(backend: Backend) {
 // ---------------------------------------------------------------------------------------------
 // 5. NATS down at start
 // ---------------------------------------------------------------------------------------------
-
-/// The `nats-server` binary; `None` (after saying so) when there is none outside CI.
-fn nats_server_binary() -> Option<PathBuf> {
-    let candidates = std::env::var_os("NATS_SERVER_BIN")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([PathBuf::from("/usr/sbin/nats-server")])
-        .chain(
-            std::env::var_os("PATH")
-                .map(|p| {
-                    std::env::split_paths(&p)
-                        .map(|d| d.join("nats-server"))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
-        );
-    for candidate in candidates {
-        if candidate.is_file() {
-            return Some(candidate);
-        }
-    }
-    unavailable("no nats-server binary (set NATS_SERVER_BIN)");
-    None
-}
-
-/// A free TCP port on 127.0.0.1 below the ephemeral range (so that no outgoing connection
-/// takes it while nothing listens there).
-fn free_port() -> u16 {
-    for _ in 0..1000 {
-        let port = 20_000 + (Uuid::new_v4().as_u128() % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port in 20000..32000");
-}
-
-/// A `nats-server -js` child process of the test's own; killed when dropped.
-struct NatsServer {
-    child: Option<Child>,
-}
-
-impl NatsServer {
-    /// Starts `binary` on `port` with JetStream storage in `store_dir` and waits until it
-    /// accepts connections.
-    async fn start(binary: &Path, port: u16, store_dir: &Path) -> Self {
-        let child = Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        let mut server = Self { child: Some(child) };
-        let address = format!("127.0.0.1:{port}");
-        let ready = async {
-            loop {
-                if tokio::net::TcpStream::connect(&address).await.is_ok() {
-                    return;
-                }
-                if let Ok(Some(exit)) = server.child.as_mut().expect("started").try_wait() {
-                    panic!("nats-server on {address} exited at start: {exit}");
-                }
-                // readiness of a child process: nothing to wait on but its port
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        timeout(Duration::from_secs(20), ready)
-            .await
-            .unwrap_or_else(|_| panic!("nats-server did not listen on {address} within 20 s"));
-        server
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 async fn nats_down_at_start_then_every_event_arrives(backend: Backend) {
     let Some(binary) = nats_server_binary() else {

@@ -20,6 +20,8 @@ mod error;
 pub mod publisher;
 pub mod relay;
 pub mod routing;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// The NATS client this crate is built against (to build a [`JetStreamPublisher`] from a shared
 /// connection, or to consume the stream).

@@ -9,8 +9,6 @@
 #![allow(dead_code)] // each test binary uses part of the harness
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,17 +26,8 @@ use uuid::Uuid;
 /// The longest any test waits for one thing.
 pub const WAIT: Duration = Duration::from_secs(60);
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Says why a test cannot run: fails in CI, prints a skipping line elsewhere.
-fn unavailable(what: &str) {
-    if in_ci() {
-        panic!("{what} (required in CI)");
-    }
-    eprintln!("skipping: {what}");
-}
+#[allow(unused_imports)] // each test binary uses part of the harness
+pub use bus::testing::{NatsServer, free_port, nats_server_binary, unavailable};
 
 // ---------------------------------------------------------------------------------------------
 // NATS
@@ -283,141 +272,6 @@ pub fn assert_exactly_once(received: &[Received], log: &[LoggedEvent], prefix: &
 // ---------------------------------------------------------------------------------------------
 // A nats-server of the test's own
 // ---------------------------------------------------------------------------------------------
-
-/// The `nats-server` binary; `None` (after saying so) when there is none outside CI.
-pub fn nats_server_binary() -> Option<PathBuf> {
-    let candidates = std::env::var_os("NATS_SERVER_BIN")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([PathBuf::from("/usr/sbin/nats-server")])
-        .chain(
-            std::env::var_os("PATH")
-                .map(|p| {
-                    std::env::split_paths(&p)
-                        .map(|d| d.join("nats-server"))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
-        );
-    for candidate in candidates {
-        if candidate.is_file() {
-            return Some(candidate);
-        }
-    }
-    unavailable("no nats-server binary (set NATS_SERVER_BIN)");
-    None
-}
-
-/// A free TCP port on 127.0.0.1, below the kernel's ephemeral range (so no outgoing
-/// connection takes it while a test's server is down).
-pub fn free_port() -> u16 {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    for _ in 0..1000 {
-        let port = rng.random_range(20_000..32_000);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port in 20000..32000");
-}
-
-/// A `nats-server -js` child process on its own port and storage directory; killed when
-/// dropped.
-pub struct NatsServer {
-    binary: PathBuf,
-    port: u16,
-    store_dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl NatsServer {
-    /// Starts `binary` on `port` with JetStream storage in `store_dir`, and waits until it
-    /// accepts connections.
-    pub async fn start(binary: &Path, port: u16, store_dir: &Path) -> Self {
-        let mut server = Self {
-            binary: binary.to_path_buf(),
-            port,
-            store_dir: store_dir.to_path_buf(),
-            child: None,
-        };
-        server.restart().await;
-        server
-    }
-
-    /// The client URL.
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the process again (same port, same storage).
-    pub async fn restart(&mut self) {
-        assert!(self.child.is_none(), "the server is running");
-        let child = Command::new(&self.binary)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.store_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary.display()));
-        self.child = Some(child);
-        let address = format!("127.0.0.1:{}", self.port);
-        let ready = async {
-            loop {
-                if tokio::net::TcpStream::connect(&address).await.is_ok() {
-                    return;
-                }
-                let child = self.child.as_mut().expect("started above");
-                if let Ok(Some(exit)) = child.try_wait() {
-                    panic!("nats-server on {address} exited at start: {exit}");
-                }
-                // Readiness poll of a child process: nothing to wait on but the port.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        timeout(Duration::from_secs(20), ready)
-            .await
-            .unwrap_or_else(|_| panic!("nats-server did not listen on {address} within 20 s"));
-    }
-
-    /// Stops the process (SIGTERM: a clean shutdown that keeps its stored messages) and waits
-    /// for it to exit.
-    pub async fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let exited = tokio::task::spawn_blocking(move || {
-            let status = child.wait();
-            (child, status)
-        });
-        match timeout(Duration::from_secs(20), exited).await {
-            Ok(Ok((_, status))) => {
-                status.expect("waiting for nats-server");
-            }
-            _ => panic!("nats-server did not exit within 20 s of SIGTERM"),
-        }
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Commands and the log
