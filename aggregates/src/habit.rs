@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use cqrs_es::DomainEvent;
-use rust_decimal::Decimal;
+pub use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -183,8 +183,10 @@ pub struct CreateHabit {
 pub struct HabitChanges {
     /// A new name.
     pub name: Option<String>,
-    /// A new frequency.
-    pub frequency: Option<Frequency>,
+    /// A new N (the current D unless `frequency_days` changes too).
+    pub frequency_times: Option<u32>,
+    /// A new D.
+    pub frequency_days: Option<u32>,
     /// A new target (numeric habits only).
     pub target: Option<Decimal>,
     /// A new reminder: `Some(None)` removes it.
@@ -524,10 +526,11 @@ impl Habit {
             Some(name) => validate_name(name)?,
             None => s.name.clone(),
         };
-        let frequency = match changes.frequency {
-            Some(f) => f.validate()?,
-            None => s.frequency,
-        };
+        let frequency = Frequency {
+            times: changes.frequency_times.unwrap_or(s.frequency.times),
+            days: changes.frequency_days.unwrap_or(s.frequency.days),
+        }
+        .validate()?;
         let kind = match (changes.target, &s.kind) {
             (None, kind) => kind.clone(),
             (Some(_), HabitKind::YesNo) => {
@@ -605,7 +608,7 @@ fn check(
         }
         (_, EntryValue::Amount(a)) if *a < Decimal::ZERO || *a > MAX_AMOUNT => {
             return Err(DomainError::invalid(
-                "value",
+                "amount",
                 format!("an amount must be 0 to {MAX_AMOUNT}, got {a}"),
             ));
         }

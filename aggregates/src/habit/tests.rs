@@ -458,7 +458,8 @@ fn updates_change_the_definition_but_not_the_kind() {
         2,
         HabitCommand::Update(HabitChanges {
             name: Some("Read more".into()),
-            frequency: Some(Frequency { times: 5, days: 7 }),
+            frequency_times: Some(5),
+            frequency_days: Some(7),
             target: Some(Decimal::from(20)),
             reminder: Some(None),
         }),
@@ -476,7 +477,7 @@ fn updates_change_the_definition_but_not_the_kind() {
     );
     assert!(decide(&given, 2, HabitCommand::Update(HabitChanges::default())).is_empty());
     let bad = HabitCommand::Update(HabitChanges {
-        frequency: Some(Frequency { times: 8, days: 7 }),
+        frequency_times: Some(2),
         ..Default::default()
     });
     assert_invalid(refused(&given, ALICE, bad), "frequency_times");
