@@ -115,7 +115,8 @@ impl ApiServices {
                 ReadYourWrites::new(freshness_of("calendar_events"), consistency_wait),
             ),
             habit_commands: HabitCommandService::new(
-                AggregateStore::<Habit, _>::new(store.clone()).with_snapshots(snapshot(Habit::TYPE)),
+                AggregateStore::<Habit, _>::new(store.clone())
+                    .with_snapshots(snapshot(Habit::TYPE)),
             ),
             habit_queries: HabitQueryService::new(
                 models.clone(),

@@ -241,7 +241,11 @@ async fn daily_check_ins_build_streak_score_and_xp(backend: Backend) {
     let before = &rollup.days[0];
     assert_eq!((before.due, before.done, before.xp), (0, 0, 0));
     for (i, d) in rollup.days[1..].iter().enumerate() {
-        assert_eq!((d.due, d.done, d.missed, d.xp), (1, 1, 0, 11 + i as u32), "{d:?}");
+        assert_eq!(
+            (d.due, d.done, d.missed, d.xp),
+            (1, 1, 0, 11 + i as u32),
+            "{d:?}"
+        );
     }
     server.stop().await;
 }
@@ -260,20 +264,32 @@ async fn a_correction_replaces_the_days_entry(backend: Backend) {
         check(&mut c, check_request(&habit, day, HabitEntryValue::Yes)).await;
     }
     let corrected = today() - Duration::days(2);
-    let no = check(&mut c, check_request(&habit, corrected, HabitEntryValue::No)).await;
+    let no = check(
+        &mut c,
+        check_request(&habit, corrected, HabitEntryValue::No),
+    )
+    .await;
     assert_eq!((no.xp, no.streak), (0, 0));
     let h = list(&mut q, &token(&no), false).await;
     let h = the_habit(&h);
     assert_eq!((h.current_streak, h.longest_streak), (2, 2));
 
-    let again = check(&mut c, check_request(&habit, corrected, HabitEntryValue::Yes)).await;
+    let again = check(
+        &mut c,
+        check_request(&habit, corrected, HabitEntryValue::Yes),
+    )
+    .await;
     assert_eq!((again.xp, again.streak), (0, 3), "no second XP for the day");
     let details = get(&mut q, &habit, 5, &token(&again)).await;
     let h = details.habit.as_ref().expect("the habit");
     assert_eq!(h.current_streak, 5);
     assert_eq!(details.entries.len(), 5, "one entry per day");
 
-    let skip = check(&mut c, check_request(&habit, corrected, HabitEntryValue::Skip)).await;
+    let skip = check(
+        &mut c,
+        check_request(&habit, corrected, HabitEntryValue::Skip),
+    )
+    .await;
     let details = get(&mut q, &habit, 5, &token(&skip)).await;
     let entry = details
         .entries
@@ -292,7 +308,11 @@ async fn a_correction_replaces_the_days_entry(backend: Backend) {
         .iter()
         .filter(|e| e.event_type == "HabitChecked" && e.payload_json.contains(&day_id(corrected)))
         .collect();
-    assert_eq!(checks_of_day.len(), 4, "every entry of the day is in the log");
+    assert_eq!(
+        checks_of_day.len(),
+        4,
+        "every entry of the day is in the log"
+    );
     assert!(events.iter().all(|e| e.pillar == "habits"));
     server.stop().await;
 }

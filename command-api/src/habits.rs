@@ -106,10 +106,7 @@ fn kind_from_request(r: &CreateHabitRequest) -> Result<HabitKind, Status> {
         }
         Ok(WireKind::Numeric) => {
             if r.target.is_empty() {
-                return Err(invalid_argument(
-                    "target",
-                    "a numeric habit needs a target",
-                ));
+                return Err(invalid_argument("target", "a numeric habit needs a target"));
             }
             let goal = match HabitGoal::try_from(r.goal) {
                 Ok(HabitGoal::AtMost) => Goal::AtMost,
@@ -248,7 +245,10 @@ impl HabitCommands for HabitCommandService {
         let r = request.into_inner();
         let habit_id = parse_uuid_field("habit_id", &r.habit_id)?;
         let day = projections::daily::parse_day(&r.day).ok_or_else(|| {
-            invalid_argument("day", format!("must be a day as YYYY-MM-DD, got {:?}", r.day))
+            invalid_argument(
+                "day",
+                format!("must be a day as YYYY-MM-DD, got {:?}", r.day),
+            )
         })?;
         let value = entry_from_request(&r)?;
         let ack = self

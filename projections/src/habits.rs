@@ -211,7 +211,9 @@ impl Habits {
         let row = rows
             .get_row(&Habits, &RowKey::new(user_id, habit_id.to_string()))
             .await?;
-        row.filter(|r| r.grp == HABIT).map(|r| r.decode()).transpose()
+        row.filter(|r| r.grp == HABIT)
+            .map(|r| r.decode())
+            .transpose()
     }
 
     /// Every habit of `user_id` (at most [`MAX_HABITS`]), in creation order.
@@ -451,7 +453,10 @@ mod tests {
         let stats = v.stats(day(30));
         assert_eq!((stats.current_streak, stats.longest_streak), (30, 30));
         assert!((stats.score - 0.7980).abs() <= 0.0001, "{stats:?}");
-        assert_eq!((stats.rate_7, stats.rate_30, stats.rate_90), (1.0, 1.0, 1.0));
+        assert_eq!(
+            (stats.rate_7, stats.rate_30, stats.rate_90),
+            (1.0, 1.0, 1.0)
+        );
         // three days later with nothing logged: the streak is over, the score decays
         let later = v.stats(day(33));
         assert_eq!((later.current_streak, later.longest_streak), (0, 30));

@@ -222,9 +222,7 @@ impl HabitQueries for HabitQueryService {
         let clock = Habits::clock(&self.models, user)
             .await
             .map_err(read_error)?;
-        let habits = Habits::list(&self.models, user)
-            .await
-            .map_err(read_error)?;
+        let habits = Habits::list(&self.models, user).await.map_err(read_error)?;
         let days = Habits::days(&self.models, user, from, to)
             .await
             .map_err(read_error)?;
