@@ -15,11 +15,12 @@ use projections::daily::day_id;
 use proto::v1::habit_commands_client::HabitCommandsClient;
 use proto::v1::habit_queries_client::HabitQueriesClient;
 use proto::v1::history_client::HistoryClient;
+use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::{
     ArchiveHabitRequest, CheckHabitRequest, CheckHabitResponse, CreateHabitRequest,
     GetHabitDailyRollupRequest, GetHabitProgressRequest, GetHabitRequest, Habit, HabitDetails,
     HabitEntryValue, HabitGoal, HabitKind, HistoryEvent, ListHabitsRequest, ListHabitsResponse,
-    ReplayUserEventsRequest, UnarchiveHabitRequest, UpdateHabitRequest,
+    ReplayUserEventsRequest, SetPreferencesRequest, UnarchiveHabitRequest, UpdateHabitRequest,
 };
 use serde_json::json;
 use tonic::Code;
@@ -45,6 +46,8 @@ on_both_backends! {
         => another_users_habit_is_not_found;
     sqlite_nats_subjects_reach_the_same_handlers, postgres_nats_subjects_reach_the_same_handlers
         => nats_subjects_reach_the_same_handlers;
+    sqlite_today_follows_the_users_clock, postgres_today_follows_the_users_clock
+        => today_follows_the_users_clock;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,10 +498,14 @@ async fn bad_input_names_the_field_and_writes_nothing(backend: Backend) {
         let err = c.create_habit(request).await.expect_err(field);
         assert_invalid_field(&err, field);
     }
-    assert!(history(&server, user).await.is_empty(), "nothing written");
-    assert!(list(&mut q, "", true).await.habits.is_empty());
-
-    let (habit, _) = create(&mut c, daily("Gym")).await;
+    let (habit, created) = create(&mut c, daily("Gym")).await;
+    // the model has applied the valid creation: the invalid ones would be listed too
+    let listed = list(&mut q, &created, true).await;
+    assert_eq!(
+        the_habit(&listed).habit_id,
+        habit,
+        "only the valid creation"
+    );
     let bad_checks = [
         (
             check_request(&habit, today() + Duration::days(2), HabitEntryValue::Yes),
@@ -543,9 +550,30 @@ async fn bad_input_names_the_field_and_writes_nothing(backend: Backend) {
         .await
         .expect_err("2 in 1");
     assert_invalid_field(&bad_update, "frequency_times");
+    let archived = c
+        .archive_habit(ArchiveHabitRequest {
+            habit_id: habit.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("ArchiveHabit succeeds")
+        .into_inner();
+    assert_eq!(archived.version, 2, "nothing was written in between");
+    let details = get(&mut q, &habit, 0, &archived.consistency_token).await;
+    assert!(details.entries.is_empty(), "{details:?}");
+    // the model has read the log past the archive, so the history shows all of it
     let events = history(&server, user).await;
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, ["HabitCreated"], "only the valid creation");
+    assert_eq!(types, ["HabitCreated", "HabitArchived"]);
+    let err = q
+        .get_habit(GetHabitRequest {
+            habit_id: habit.clone(),
+            days: 367,
+            consistency_token: String::new(),
+        })
+        .await
+        .expect_err("too many days");
+    assert_invalid_field(&err, "days");
     server.stop().await;
 }
 
@@ -667,6 +695,48 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     // the grpc view agrees
     let grpc = list(&mut queries(&server, user), &consistency, false).await;
     assert_eq!(grpc.habits[0].habit_id, habit);
+    server.stop().await;
+}
+
+/// "Today" (streaks, today's entry) and the rollup's clock are the user's preferences' zone.
+async fn today_follows_the_users_clock(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let user = Uuid::now_v7();
+    let set =
+        PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
+            .set_preferences(SetPreferencesRequest {
+                timezone: Some("Pacific/Kiritimati".into()),
+                day_start_hour: Some(0),
+                ..Default::default()
+            })
+            .await
+            .expect("SetPreferences")
+            .into_inner();
+    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
+    // UTC+14: the local day is the UTC date or the next one
+    let local = projections::daily::UserClock::new("Pacific/Kiritimati", 0).day_of(Utc::now());
+    let empty = list(&mut q, &set.consistency_token, false).await;
+    assert_eq!(empty.today, day_id(local));
+    let (habit, _) = create(&mut c, daily("Swim")).await;
+    let done = check(&mut c, check_request(&habit, local, HabitEntryValue::Yes)).await;
+    let listed = list(&mut q, &token(&done), false).await;
+    let h = the_habit(&listed);
+    assert_eq!(h.start_day, day_id(local));
+    assert_eq!(h.current_streak, 1);
+    assert!(h.today_entry.is_some(), "{h:?}");
+    let rollup = q
+        .get_habit_daily_rollup(GetHabitDailyRollupRequest {
+            from_day: day_id(local),
+            to_day: day_id(local),
+            consistency_token: token(&done),
+        })
+        .await
+        .expect("GetHabitDailyRollup succeeds")
+        .into_inner();
+    assert_eq!(rollup.timezone, "Pacific/Kiritimati");
+    assert_eq!((rollup.days[0].due, rollup.days[0].done), (1, 1));
     server.stop().await;
 }
 
