@@ -425,6 +425,129 @@ fn sort_key(view: &HabitView) -> String {
 mod tests {
     use super::*;
     use aggregates::habit::HabitKind;
+    use aggregates::preferences::{PreferencesEvent, PreferencesPatch};
+    use store::Position;
+
+    const USER: Uuid = Uuid::from_u128(0xa11ce);
+    const H1: Uuid = Uuid::from_u128(1);
+    const H2: Uuid = Uuid::from_u128(2);
+
+    fn logged(aggregate_type: &str, payload: serde_json::Value) -> LoggedEvent {
+        LoggedEvent {
+            position: Position { tx: 0, pos: 1 },
+            event_id: Uuid::now_v7(),
+            user_id: Some(USER),
+            recorded_at: Utc::now(),
+            aggregate_type: aggregate_type.to_string(),
+            aggregate_id: Uuid::now_v7().to_string(),
+            sequence: 1,
+            event_type: "Whatever".to_string(),
+            event_version: "1".to_string(),
+            payload,
+            metadata: serde_json::json!({}),
+        }
+    }
+
+    fn habit_event(event: HabitEvent) -> LoggedEvent {
+        logged(Habit::TYPE, serde_json::to_value(event).unwrap())
+    }
+
+    fn created(habit_id: Uuid, at: DateTime<Utc>) -> HabitEvent {
+        HabitEvent::HabitCreated {
+            habit_id,
+            user_id: USER,
+            name: "Read".into(),
+            kind: HabitKind::YesNo,
+            frequency: Frequency::DAILY,
+            reminder: None,
+            created_at: at,
+        }
+    }
+
+    fn checked(habit_id: Uuid, n: i64, value: EntryValue, xp: u32) -> HabitEvent {
+        HabitEvent::HabitChecked {
+            habit_id,
+            day: day(n),
+            success: value == EntryValue::Yes,
+            value,
+            previous: None,
+            streak: 1,
+            xp,
+            checked_at: Utc::now(),
+        }
+    }
+
+    fn first_badge(habit_id: Uuid) -> HabitEvent {
+        HabitEvent::HabitBadgeEarned {
+            habit_id,
+            badge: Badge::FirstCheckIn,
+            day: day(1),
+            earned_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_fold_keeps_habits_progress_and_days() {
+        let mut rows = RowSet::default();
+        let clock = PreferencesEvent::PreferencesSet {
+            user_id: USER,
+            changes: PreferencesPatch {
+                timezone: Some("Pacific/Kiritimati".into()),
+                ..Default::default()
+            },
+            at: Utc::now(),
+        };
+        // 12:00 UTC on 1 March is 02:00 on 2 March in Kiritimati (UTC+14)
+        let noon = day(1).and_hms_opt(12, 0, 0).unwrap().and_utc();
+        let check_day1 = habit_event(checked(H1, 1, EntryValue::Yes, 11));
+        assert!(
+            Habits
+                .keys(&check_day1)
+                .contains(&daily::day_key(USER, day(1))),
+            "a check-in names its day row"
+        );
+        let events = [
+            logged(UserPreferences::TYPE, serde_json::to_value(clock).unwrap()),
+            habit_event(created(H1, noon)),
+            habit_event(created(H2, noon)),
+            check_day1,
+            habit_event(first_badge(H1)),
+            habit_event(checked(H2, 1, EntryValue::Yes, 11)),
+            habit_event(first_badge(H2)),
+            // a correction of day 1: NO replaces YES, no new XP
+            habit_event(checked(H1, 1, EntryValue::No, 0)),
+        ];
+        for event in &events {
+            Habits.apply(event, &mut rows).expect("applies");
+        }
+        let h1: HabitView = rows.get(&habit_key(USER, H1)).unwrap().decode().unwrap();
+        assert_eq!(h1.start_day, day(2), "the local day of the creation");
+        assert_eq!(h1.entries.get(&day(1)), Some(&EntryValue::No));
+        assert_eq!(h1.xp, 11);
+        let progress: ProgressView = rows.get(&progress_key(USER)).unwrap().decode().unwrap();
+        assert_eq!((progress.xp, progress.completions), (22, 2));
+        assert_eq!(progress.badges[&Badge::FirstCheckIn].count, 2);
+        let day1: HabitDayView = rows
+            .get(&daily::day_key(USER, day(1)))
+            .unwrap()
+            .decode()
+            .unwrap();
+        assert_eq!(
+            (
+                day1.count(DayOutcome::Done),
+                day1.count(DayOutcome::Missed),
+                day1.xp
+            ),
+            (1, 1, 22)
+        );
+    }
+
+    #[test]
+    fn a_check_in_of_an_unknown_habit_is_poison() {
+        let mut rows = RowSet::default();
+        let event = habit_event(checked(H1, 1, EntryValue::Yes, 11));
+        assert!(Habits.apply(&event, &mut rows).is_err());
+    }
 
     fn day(n: i64) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 3, 1).unwrap() + Duration::days(n - 1)
