@@ -5,11 +5,13 @@ use std::time::Duration;
 use aggregates::calendar::CalendarEvent;
 use aggregates::calendar_source::CalendarSource;
 use aggregates::focus::FocusTimer;
+use aggregates::habit::Habit;
 use aggregates::preferences::UserPreferences;
 use aggregates::task::Task;
 use api_common::Auth;
 use command_api::{
-    CalendarCommandService, FocusCommandService, PreferencesService, TaskCommandService,
+    CalendarCommandService, FocusCommandService, HabitCommandService, PreferencesService,
+    TaskCommandService,
 };
 use cqrs_es::Aggregate;
 use projections::{Freshness, ReadModels};
@@ -19,13 +21,15 @@ use proto::v1::calendar_queries_server::CalendarQueriesServer;
 use proto::v1::event_stream_server::EventStreamServer;
 use proto::v1::focus_commands_server::FocusCommandsServer;
 use proto::v1::focus_queries_server::FocusQueriesServer;
+use proto::v1::habit_commands_server::HabitCommandsServer;
+use proto::v1::habit_queries_server::HabitQueriesServer;
 use proto::v1::history_server::HistoryServer;
 use proto::v1::preferences_server::PreferencesServer;
 use proto::v1::task_commands_server::TaskCommandsServer;
 use proto::v1::task_queries_server::TaskQueriesServer;
 use query_api::{
-    AdminService, CalendarQueryService, FocusQueryService, HistoryService, ReadYourWrites,
-    TaskQueryService,
+    AdminService, CalendarQueryService, FocusQueryService, HabitQueryService, HistoryService,
+    ReadYourWrites, TaskQueryService,
 };
 use std::collections::HashMap;
 use store::{AggregateStore, SnapshotPolicy, Store};
@@ -49,6 +53,10 @@ pub struct ApiServices {
     pub calendar_commands: CalendarCommandService,
     /// Calendar pillar queries.
     pub calendar_queries: CalendarQueryService,
+    /// Habits pillar commands.
+    pub habit_commands: HabitCommandService,
+    /// Habits pillar queries.
+    pub habit_queries: HabitQueryService,
     /// History and EventStream (the log itself).
     pub history: HistoryService,
     /// Projection status and rebuilds.
@@ -106,6 +114,14 @@ impl ApiServices {
                 models.clone(),
                 ReadYourWrites::new(freshness_of("calendar_events"), consistency_wait),
             ),
+            habit_commands: HabitCommandService::new(
+                AggregateStore::<Habit, _>::new(store.clone())
+                    .with_snapshots(snapshot(Habit::TYPE)),
+            ),
+            habit_queries: HabitQueryService::new(
+                models.clone(),
+                ReadYourWrites::new(freshness_of("habits"), consistency_wait),
+            ),
             history: HistoryService::new(store.clone()),
             admin: AdminService::new(models),
         }
@@ -133,6 +149,12 @@ impl ApiServices {
             .await;
         health
             .set_serving::<CalendarQueriesServer<CalendarQueryService>>()
+            .await;
+        health
+            .set_serving::<HabitCommandsServer<HabitCommandService>>()
+            .await;
+        health
+            .set_serving::<HabitQueriesServer<HabitQueryService>>()
             .await;
         health.set_serving::<HistoryServer<HistoryService>>().await;
         health
@@ -166,6 +188,14 @@ impl ApiServices {
             ))
             .add_service(CalendarQueriesServer::with_interceptor(
                 self.calendar_queries,
+                auth.clone(),
+            ))
+            .add_service(HabitCommandsServer::with_interceptor(
+                self.habit_commands,
+                auth.clone(),
+            ))
+            .add_service(HabitQueriesServer::with_interceptor(
+                self.habit_queries,
                 auth.clone(),
             ))
             .add_service(HistoryServer::with_interceptor(

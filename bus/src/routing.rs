@@ -60,7 +60,7 @@ impl Route {
 ///
 /// ```
 /// assert_eq!(bus::routing::pillar_of("task"), "tasks");
-/// assert_eq!(bus::routing::pillar_of("habit"), "habit");
+/// assert_eq!(bus::routing::pillar_of("habit"), "habits");
 /// ```
 pub fn pillar_of(aggregate_type: &str) -> String {
     subject_token(aggregates::pillar_of(aggregate_type))

@@ -60,6 +60,7 @@ pub mod calendar;
 mod codec;
 mod error;
 pub mod focus;
+pub mod habits;
 mod handler;
 mod metadata;
 mod metrics;

@@ -13,6 +13,7 @@ mod error;
 pub mod focus_daily;
 pub mod focus_sessions;
 mod freshness;
+pub mod habits;
 mod projection;
 mod read_models;
 mod reader;
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(focus_daily::FocusDaily),
         Arc::new(task_daily::TaskDaily),
         Arc::new(calendar_events::CalendarEvents),
+        Arc::new(habits::Habits),
     ]
 }
 
