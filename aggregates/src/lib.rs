@@ -8,6 +8,7 @@ pub mod calendar_source;
 pub mod error;
 pub mod focus;
 pub mod issued;
+pub mod journal;
 pub mod pillar;
 pub mod preferences;
 pub mod task;
@@ -25,6 +26,7 @@ pub fn pillar_of(aggregate_type: &str) -> &str {
     match aggregate_type {
         "task" => "tasks",
         "calendar_event" | "calendar_source" => "calendar",
+        "journal_entry" => "journal",
         other => other,
     }
 }
