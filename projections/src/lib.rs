@@ -13,6 +13,9 @@ mod error;
 pub mod focus_daily;
 pub mod focus_sessions;
 mod freshness;
+pub mod journal_daily;
+pub mod journal_entries;
+pub mod journal_search;
 mod projection;
 mod read_models;
 mod reader;
@@ -33,6 +36,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(focus_daily::FocusDaily),
         Arc::new(task_daily::TaskDaily),
         Arc::new(calendar_events::CalendarEvents),
+        Arc::new(journal_entries::JournalEntries),
+        Arc::new(journal_daily::JournalDaily),
     ]
 }
 
