@@ -5,9 +5,11 @@ use std::time::Duration;
 use aggregates::calendar::CalendarEvent;
 use aggregates::calendar_source::CalendarSource;
 use aggregates::focus::FocusTimer;
+use aggregates::journal::JournalEntry;
 use aggregates::preferences::UserPreferences;
 use aggregates::task::Task;
 use api_common::Auth;
+use command_api::JournalCommandService;
 use command_api::{
     CalendarCommandService, FocusCommandService, PreferencesService, TaskCommandService,
 };
@@ -20,9 +22,12 @@ use proto::v1::event_stream_server::EventStreamServer;
 use proto::v1::focus_commands_server::FocusCommandsServer;
 use proto::v1::focus_queries_server::FocusQueriesServer;
 use proto::v1::history_server::HistoryServer;
+use proto::v1::journal_commands_server::JournalCommandsServer;
+use proto::v1::journal_queries_server::JournalQueriesServer;
 use proto::v1::preferences_server::PreferencesServer;
 use proto::v1::task_commands_server::TaskCommandsServer;
 use proto::v1::task_queries_server::TaskQueriesServer;
+use query_api::JournalQueryService;
 use query_api::{
     AdminService, CalendarQueryService, FocusQueryService, HistoryService, ReadYourWrites,
     TaskQueryService,
@@ -49,6 +54,10 @@ pub struct ApiServices {
     pub calendar_commands: CalendarCommandService,
     /// Calendar pillar queries.
     pub calendar_queries: CalendarQueryService,
+    /// Journal pillar commands.
+    pub journal_commands: JournalCommandService,
+    /// Journal pillar queries.
+    pub journal_queries: JournalQueryService,
     /// History and EventStream (the log itself).
     pub history: HistoryService,
     /// Projection status and rebuilds.
@@ -106,6 +115,15 @@ impl ApiServices {
                 models.clone(),
                 ReadYourWrites::new(freshness_of("calendar_events"), consistency_wait),
             ),
+            journal_commands: JournalCommandService::new(
+                AggregateStore::<JournalEntry, _>::new(store.clone())
+                    .with_snapshots(snapshot(JournalEntry::TYPE)),
+            ),
+            journal_queries: JournalQueryService::new(
+                models.clone(),
+                ReadYourWrites::new(freshness_of("journal_entries"), consistency_wait),
+                ReadYourWrites::new(freshness_of("journal_daily"), consistency_wait),
+            ),
             history: HistoryService::new(store.clone()),
             admin: AdminService::new(models),
         }
@@ -133,6 +151,12 @@ impl ApiServices {
             .await;
         health
             .set_serving::<CalendarQueriesServer<CalendarQueryService>>()
+            .await;
+        health
+            .set_serving::<JournalCommandsServer<JournalCommandService>>()
+            .await;
+        health
+            .set_serving::<JournalQueriesServer<JournalQueryService>>()
             .await;
         health.set_serving::<HistoryServer<HistoryService>>().await;
         health
@@ -166,6 +190,14 @@ impl ApiServices {
             ))
             .add_service(CalendarQueriesServer::with_interceptor(
                 self.calendar_queries,
+                auth.clone(),
+            ))
+            .add_service(JournalCommandsServer::with_interceptor(
+                self.journal_commands,
+                auth.clone(),
+            ))
+            .add_service(JournalQueriesServer::with_interceptor(
+                self.journal_queries,
                 auth.clone(),
             ))
             .add_service(HistoryServer::with_interceptor(

@@ -7,6 +7,7 @@ mod consistency;
 mod fields;
 mod focus;
 mod history;
+mod journal;
 mod tasks;
 
 pub use admin::AdminService;
@@ -14,4 +15,5 @@ pub use calendar::CalendarQueryService;
 pub use consistency::ReadYourWrites;
 pub use focus::{FocusQueryService, kind_to_wire};
 pub use history::HistoryService;
+pub use journal::JournalQueryService;
 pub use tasks::TaskQueryService;
