@@ -121,6 +121,12 @@ impl EntryContent {
         if text.is_empty() {
             return Err(DomainError::invalid("text", "must not be empty"));
         }
+        if text.contains('\0') {
+            return Err(DomainError::invalid(
+                "text",
+                "must not contain NUL characters",
+            ));
+        }
         let len = text.chars().count();
         if len > TEXT_MAX_CHARS {
             return Err(DomainError::invalid(
@@ -139,6 +145,12 @@ impl EntryContent {
         let mut tags = BTreeSet::new();
         for tag in &self.tags {
             let tag = tag.trim().to_lowercase();
+            if tag.contains('\0') {
+                return Err(DomainError::invalid(
+                    "tags",
+                    "must not contain NUL characters",
+                ));
+            }
             let len = tag.chars().count();
             if len == 0 || len > TAG_MAX_CHARS {
                 return Err(DomainError::invalid(
@@ -591,6 +603,14 @@ mod tests {
         assert_invalid(
             decide(vec![], ALICE, write(content(" \n ", None, &[]))),
             "text",
+        );
+        assert_invalid(
+            decide(vec![], ALICE, write(content("a\0b", None, &[]))),
+            "text",
+        );
+        assert_invalid(
+            decide(vec![], ALICE, write(content("ok", None, &["a\0"]))),
+            "tags",
         );
         let long = "x".repeat(TEXT_MAX_CHARS + 1);
         assert_invalid(

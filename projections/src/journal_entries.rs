@@ -129,8 +129,10 @@ impl JournalEntries {
         query: &str,
         limit: usize,
     ) -> Result<Vec<EntryView>, ProjectionError> {
+        // NUL is no character a text holds (and PostgreSQL refuses it in a parameter)
+        let query = query.replace('\0', " ");
         models
-            .search_journal(&JournalEntries, user_id, query, limit)
+            .search_journal(&JournalEntries, user_id, &query, limit)
             .await?
             .iter()
             .map(Row::decode)

@@ -93,14 +93,16 @@ impl ReadModels {
 /// One term of a web-search query.
 #[derive(Debug, PartialEq)]
 enum Term {
-    /// A word or a quoted phrase (its text).
-    Text { text: String, negated: bool },
+    /// A word or a quoted phrase, as an FTS5 expression of quoted strings.
+    Text { fts: String, negated: bool },
     /// The `or` keyword.
     Or,
 }
 
 /// Splits `query` like `websearch_to_tsquery` does: `"…"` phrases, `-` before a word or a
-/// phrase, the word `or`; an unclosed quote runs to the end.
+/// phrase, the word `or`; an unclosed quote runs to the end. A phrase becomes one FTS5 phrase;
+/// a word is split at punctuation into pieces that must all match (as PostgreSQL's parser
+/// does: `NEAR(anna` is `near` and `anna`). Terms without a letter or digit are dropped.
 fn terms(query: &str) -> Vec<Term> {
     let mut terms = Vec::new();
     let mut chars = query.chars().peekable();
@@ -114,7 +116,8 @@ fn terms(query: &str) -> Vec<Term> {
             chars.next();
         }
         let mut text = String::new();
-        if chars.peek() == Some(&'"') {
+        let phrase = chars.peek() == Some(&'"');
+        if phrase {
             chars.next();
             for c in chars.by_ref() {
                 if c == '"' {
@@ -131,11 +134,28 @@ fn terms(query: &str) -> Vec<Term> {
                 chars.next();
             }
         }
-        if !negated && text.eq_ignore_ascii_case("or") {
+        if !phrase && !negated && text.eq_ignore_ascii_case("or") {
             terms.push(Term::Or);
-        } else if text.chars().any(char::is_alphanumeric) {
-            terms.push(Term::Text { text, negated });
+            continue;
         }
+        let pieces: Vec<String> = if phrase {
+            vec![text]
+        } else {
+            text.split(|c: char| !c.is_alphanumeric())
+                .map(str::to_string)
+                .collect()
+        };
+        let pieces: Vec<String> = pieces
+            .iter()
+            .filter(|p| p.chars().any(char::is_alphanumeric))
+            .map(|p| quoted(p))
+            .collect();
+        let fts = match pieces.len() {
+            0 => continue,
+            1 => pieces.concat(),
+            _ => format!("({})", pieces.join(" AND ")),
+        };
+        terms.push(Term::Text { fts, negated });
     }
     terms
 }
@@ -147,13 +167,16 @@ fn quoted(text: &str) -> String {
 }
 
 /// Translates a web-search query into an FTS5 query in which every term is a quoted string:
-/// `a b or c -d` → `"a" AND ("b" OR "c") NOT "d"`. None when nothing positive is left to match
-/// (no words, or only exclusions), which matches nothing.
+/// `a b or c -d` → `("a") AND ("b" OR "c") NOT "d"`. None when nothing positive is left to
+/// match (no words, or only exclusions), which matches nothing.
 ///
 /// ```
 /// use projections::journal_search::fts5_query;
 /// assert_eq!(fts5_query("walk park").as_deref(), Some(r#"("walk") AND ("park")"#));
-/// assert_eq!(fts5_query(r#"NEAR( "x*" -y:"#).as_deref(), Some(r#"("NEAR(") AND ("x*") NOT "y:""#));
+/// assert_eq!(
+///     fts5_query(r#"NEAR(x "y*" -z:"#).as_deref(),
+///     Some(r#"(("NEAR" AND "x")) AND ("y*") NOT "z""#)
+/// );
 /// assert_eq!(fts5_query("- * :"), None);
 /// ```
 pub fn fts5_query(query: &str) -> Option<String> {
@@ -163,17 +186,14 @@ pub fn fts5_query(query: &str) -> Option<String> {
     for term in terms(query) {
         match term {
             Term::Or => or_pending = !groups.is_empty(),
-            Term::Text {
-                text,
-                negated: true,
-            } => {
-                excluded.push(quoted(&text));
+            Term::Text { fts, negated: true } => {
+                excluded.push(fts);
                 or_pending = false;
             }
-            Term::Text { text, .. } => {
+            Term::Text { fts, .. } => {
                 match groups.last_mut() {
-                    Some(group) if or_pending => group.push(quoted(&text)),
-                    _ => groups.push(vec![quoted(&text)]),
+                    Some(group) if or_pending => group.push(fts),
+                    _ => groups.push(vec![fts]),
                 }
                 or_pending = false;
             }
@@ -211,6 +231,12 @@ mod tests {
         );
         assert_eq!(fts5_query(r#"a"b"#).as_deref(), Some(r#"("a") AND ("b")"#));
         assert_eq!(fts5_query("or walk").as_deref(), Some(r#"("walk")"#));
+        assert_eq!(fts5_query("coffee*").as_deref(), Some(r#"("coffee")"#));
+        assert_eq!(
+            fts5_query("dog-walk or 🙂 -x:y").as_deref(),
+            Some(r#"(("dog" AND "walk")) NOT ("x" AND "y")"#),
+            "a word splits at punctuation; a word without letters is dropped"
+        );
         assert_eq!(fts5_query("-work"), None, "only exclusions match nothing");
         assert_eq!(fts5_query("   "), None);
         assert_eq!(
