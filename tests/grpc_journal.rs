@@ -42,6 +42,8 @@ on_both_backends! {
         => other_users_entry_is_not_found;
     sqlite_nats_subjects_reach_the_same_handlers, postgres_nats_subjects_reach_the_same_handlers
         => nats_subjects_reach_the_same_handlers;
+    sqlite_events_are_journal_actions_on_the_bus, postgres_events_are_journal_actions_on_the_bus
+        => events_are_journal_actions_on_the_bus;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -716,5 +718,45 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     .await;
     assert_eq!(code.as_deref(), Some("3"), "{bad}");
     assert_eq!(bad["field_violations"][0]["field"], "mood", "{bad}");
+    server.stop().await;
+}
+
+/// The events travel the bus as `journal.written` / `edited` / `deleted`, the sentiment in the
+/// payload.
+async fn events_are_journal_actions_on_the_bus(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let mut bus = server
+        .server()
+        .events()
+        .expect("without NATS: the in-process bus");
+    let user = Uuid::now_v7();
+    let mut c = commands(&server, user);
+    let w = write(
+        &mut c,
+        entry("The book was good.", None, utc(2026, 3, 2, 9, 0)),
+    )
+    .await;
+    edit(&mut c, &w.entry_id, "A really bad, horrible book.", None).await;
+    delete(&mut c, &w.entry_id).await;
+    for (action, compound) in [
+        ("written", Some(4404)),
+        ("edited", Some(-8211)),
+        ("deleted", None),
+    ] {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), bus.recv())
+            .await
+            .expect("the event arrives on the in-process bus")
+            .expect("the bus is open");
+        assert_eq!(event.event_type, format!("journal.{action}"));
+        assert_eq!(event.source, "lifeos/journal");
+        assert_eq!(event.data.entity_id, w.entry_id);
+        assert_eq!(
+            event.data.payload["sentiment"]["compound"].as_i64(),
+            compound,
+            "{event:?}"
+        );
+    }
     server.stop().await;
 }
