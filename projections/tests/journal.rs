@@ -412,6 +412,23 @@ async fn search_survives_a_rebuild(store: Store) {
     .await
     .expect("rebuilt and the old generation dropped in time");
     assert!(switched.starts_with("journal_entries@1#"), "{switched}");
+    if let Store::Sqlite(s) = env.models.store() {
+        // the retired generation's rows left the FTS index and its key table too
+        let count = |sql: &'static str| async move {
+            let (n,): (i64,) = sqlx::query_as(sql).fetch_one(s.reader()).await.unwrap();
+            n
+        };
+        let rows =
+            count("SELECT count(*) FROM read_model_rows WHERE model GLOB 'journal_entries@*'")
+                .await;
+        assert_eq!(
+            count("SELECT count(*) FROM journal_search_keys").await,
+            rows
+        );
+        let indexed =
+            count("SELECT count(*) FROM journal_search WHERE journal_search MATCH 'sailing'").await;
+        assert_eq!(indexed, 1, "only the live entry of the active generation");
+    }
     // one hit, from the new generation only (the dropped rows left the index too)
     assert_eq!(env.search(ALICE, "sailing").await, ["Sailing on the lake"]);
     let p = env.edit(ALICE, kept, "Rowing on the lake", None).await;
