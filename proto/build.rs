@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "lifeos/v1/focus.proto",
     "lifeos/v1/calendar.proto",
     "lifeos/v1/habits.proto",
+    "lifeos/v1/journal.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

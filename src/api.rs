@@ -6,9 +6,11 @@ use aggregates::calendar::CalendarEvent;
 use aggregates::calendar_source::CalendarSource;
 use aggregates::focus::FocusTimer;
 use aggregates::habit::Habit;
+use aggregates::journal::JournalEntry;
 use aggregates::preferences::UserPreferences;
 use aggregates::task::Task;
 use api_common::Auth;
+use command_api::JournalCommandService;
 use command_api::{
     CalendarCommandService, FocusCommandService, HabitCommandService, PreferencesService,
     TaskCommandService,
@@ -24,9 +26,12 @@ use proto::v1::focus_queries_server::FocusQueriesServer;
 use proto::v1::habit_commands_server::HabitCommandsServer;
 use proto::v1::habit_queries_server::HabitQueriesServer;
 use proto::v1::history_server::HistoryServer;
+use proto::v1::journal_commands_server::JournalCommandsServer;
+use proto::v1::journal_queries_server::JournalQueriesServer;
 use proto::v1::preferences_server::PreferencesServer;
 use proto::v1::task_commands_server::TaskCommandsServer;
 use proto::v1::task_queries_server::TaskQueriesServer;
+use query_api::JournalQueryService;
 use query_api::{
     AdminService, CalendarQueryService, FocusQueryService, HabitQueryService, HistoryService,
     ReadYourWrites, TaskQueryService,
@@ -57,6 +62,10 @@ pub struct ApiServices {
     pub habit_commands: HabitCommandService,
     /// Habits pillar queries.
     pub habit_queries: HabitQueryService,
+    /// Journal pillar commands.
+    pub journal_commands: JournalCommandService,
+    /// Journal pillar queries.
+    pub journal_queries: JournalQueryService,
     /// History and EventStream (the log itself).
     pub history: HistoryService,
     /// Projection status and rebuilds.
@@ -122,6 +131,15 @@ impl ApiServices {
                 models.clone(),
                 ReadYourWrites::new(freshness_of("habits"), consistency_wait),
             ),
+            journal_commands: JournalCommandService::new(
+                AggregateStore::<JournalEntry, _>::new(store.clone())
+                    .with_snapshots(snapshot(JournalEntry::TYPE)),
+            ),
+            journal_queries: JournalQueryService::new(
+                models.clone(),
+                ReadYourWrites::new(freshness_of("journal_entries"), consistency_wait),
+                ReadYourWrites::new(freshness_of("journal_daily"), consistency_wait),
+            ),
             history: HistoryService::new(store.clone()),
             admin: AdminService::new(models),
         }
@@ -155,6 +173,12 @@ impl ApiServices {
             .await;
         health
             .set_serving::<HabitQueriesServer<HabitQueryService>>()
+            .await;
+        health
+            .set_serving::<JournalCommandsServer<JournalCommandService>>()
+            .await;
+        health
+            .set_serving::<JournalQueriesServer<JournalQueryService>>()
             .await;
         health.set_serving::<HistoryServer<HistoryService>>().await;
         health
@@ -196,6 +220,14 @@ impl ApiServices {
             ))
             .add_service(HabitQueriesServer::with_interceptor(
                 self.habit_queries,
+                auth.clone(),
+            ))
+            .add_service(JournalCommandsServer::with_interceptor(
+                self.journal_commands,
+                auth.clone(),
+            ))
+            .add_service(JournalQueriesServer::with_interceptor(
+                self.journal_queries,
                 auth.clone(),
             ))
             .add_service(HistoryServer::with_interceptor(

@@ -177,6 +177,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                         api.habit_commands.clone(),
                         api.habit_queries.clone(),
                     ))
+                    .routes(nats_api::journal::routes(
+                        api.journal_commands.clone(),
+                        api.journal_queries.clone(),
+                    ))
                     .start()
                     .await
                     .context("NATS request/reply API")?,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod focus;
 pub mod habit;
 pub mod issued;
+pub mod journal;
 pub mod pillar;
 pub mod preferences;
 pub mod task;
@@ -27,6 +28,7 @@ pub fn pillar_of(aggregate_type: &str) -> &str {
         "task" => "tasks",
         "calendar_event" | "calendar_source" => "calendar",
         "habit" => "habits",
+        "journal_entry" => "journal",
         other => other,
     }
 }

@@ -8,6 +8,7 @@ mod calendar;
 mod context;
 mod focus;
 mod habits;
+mod journal;
 mod preferences;
 mod tasks;
 
@@ -15,5 +16,6 @@ pub use calendar::{CalendarCommandService, details_from_wire};
 pub use context::{CommandContext, MAX_COMMAND_ID_LEN, execute};
 pub use focus::{FocusCommandService, kind_from_wire};
 pub use habits::HabitCommandService;
+pub use journal::{JournalCommandService, sentiment_to_wire};
 pub use preferences::PreferencesService;
 pub use tasks::TaskCommandService;

@@ -62,6 +62,7 @@ mod error;
 pub mod focus;
 pub mod habits;
 mod handler;
+pub mod journal;
 mod metadata;
 mod metrics;
 pub mod preferences;

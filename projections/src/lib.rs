@@ -14,6 +14,9 @@ pub mod focus_daily;
 pub mod focus_sessions;
 mod freshness;
 pub mod habits;
+pub mod journal_daily;
+pub mod journal_entries;
+pub mod journal_search;
 mod projection;
 mod read_models;
 mod reader;
@@ -35,6 +38,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(task_daily::TaskDaily),
         Arc::new(calendar_events::CalendarEvents),
         Arc::new(habits::Habits),
+        Arc::new(journal_entries::JournalEntries),
+        Arc::new(journal_daily::JournalDaily),
     ]
 }
 

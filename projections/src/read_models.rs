@@ -565,7 +565,7 @@ impl Model<'_> {
     }
 }
 
-fn decode_pg(row: &sqlx::postgres::PgRow) -> Result<Row, ProjectionError> {
+pub(crate) fn decode_pg(row: &sqlx::postgres::PgRow) -> Result<Row, ProjectionError> {
     Ok(Row {
         key: RowKey::new(
             row.try_get::<Uuid, _>("user_id")?,
@@ -577,7 +577,7 @@ fn decode_pg(row: &sqlx::postgres::PgRow) -> Result<Row, ProjectionError> {
     })
 }
 
-fn decode_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<Row, ProjectionError> {
+pub(crate) fn decode_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<Row, ProjectionError> {
     let user: String = row.try_get("user_id")?;
     let user_id = Uuid::parse_str(&user)
         .map_err(|e| ProjectionError::Corrupt(format!("user_id {user:?}: {e}")))?;

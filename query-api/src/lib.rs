@@ -8,6 +8,7 @@ mod fields;
 mod focus;
 mod habits;
 mod history;
+mod journal;
 mod tasks;
 
 pub use admin::AdminService;
@@ -16,4 +17,5 @@ pub use consistency::ReadYourWrites;
 pub use focus::{FocusQueryService, kind_to_wire};
 pub use habits::HabitQueryService;
 pub use history::HistoryService;
+pub use journal::JournalQueryService;
 pub use tasks::TaskQueryService;

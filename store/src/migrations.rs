@@ -16,11 +16,13 @@ const POSTGRES: &[(i64, &str, &str)] = embed!("postgres":
     1 "0001_event_store.sql",
     2 "0002_read_models.sql",
     3 "0003_projection_status.sql",
+    4 "0004_journal_search.sql",
 );
 const SQLITE: &[(i64, &str, &str)] = embed!("sqlite":
     1 "0001_event_store.sql",
     2 "0002_read_models.sql",
     3 "0003_projection_status.sql",
+    4 "0004_journal_search.sql",
 );
 
 fn migrator(files: &'static [(i64, &'static str, &'static str)]) -> Migrator {
