@@ -1,0 +1,908 @@
+//! The account aggregate: one money account of a user with its transactions inside.
+//!
+//! **Consistency boundary.** Deduplicating an import (by external id, and by amount + date +
+//! payee) is an invariant *across* the transactions of an account, so the aggregate is the
+//! [`Account`] (aggregate type `account`, id = the account id), and each transaction is an id
+//! inside it, carried by every transaction event — like the focus sessions inside the
+//! `FocusTimer`. This is the long-lived "hot" aggregate of the benchmarks; snapshots
+//! (`--snapshots account=N`) keep its loads short.
+//!
+//! Rules:
+//! - an account has one [`Currency`]; a transaction in another currency is INVALID_ARGUMENT on
+//!   `currency`, and amounts may not have more decimals than the currency's minor units
+//!   (INVALID_ARGUMENT on `amount`: "USD has 2 decimals, got 3");
+//! - sign convention: negative = money out (spending), positive = money in;
+//! - a category is free text (trimmed, at most [`CATEGORY_MAX_CHARS`]); blank is
+//!   [`UNCATEGORIZED`];
+//! - a split replaces the transaction's category by at least two parts, each with a non-zero
+//!   amount and a category, summing exactly to the transaction's amount; recategorizing a split
+//!   transaction is refused (split it again instead);
+//! - deleted transactions stay known: commands on them are FAILED_PRECONDITION, and their
+//!   external ids still count as imported (a deleted bank row is not re-imported);
+//! - only the owner may act: any other user gets NOT_FOUND, as for an account that does not
+//!   exist.
+//!
+//! Every transaction event carries the transaction's time, currency and its category
+//! allocations before and after ([`Allocation`]), so the rollups move money between categories
+//! without reading anything else.
+//!
+//! **ImportCsv** is one command (one append: every added row or none). The API parses the file
+//! ([`super::csv_import::parse`]) and passes the rows, the rejected records and one new id per
+//! row; the aggregate rejects rows whose amount or fields are invalid (with their line and
+//! field), drops duplicates ([`super::dedupe`]) and records one `AccountTransactionRecorded` per
+//! added row, then one `AccountCsvImported` with the report (added, duplicates with the matched
+//! transaction, rejected). Importing the same file twice adds nothing the second time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use cqrs_es::DomainEvent;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::csv_import::{CsvRow, RejectedRow};
+use super::dedupe::{similar_payees, within_window};
+use super::money::{Currency, in_minor_units};
+use crate::{DomainError, Issued};
+
+/// The category of a transaction recorded without one.
+pub const UNCATEGORIZED: &str = "uncategorized";
+/// Most characters of an account name.
+pub const NAME_MAX_CHARS: usize = 100;
+/// Most characters of a payee.
+pub const PAYEE_MAX_CHARS: usize = 200;
+/// Most characters of a category.
+pub const CATEGORY_MAX_CHARS: usize = 64;
+/// Most characters of a note.
+pub const NOTE_MAX_CHARS: usize = 1000;
+/// Most characters of a receipt reference.
+pub const RECEIPT_MAX_CHARS: usize = 500;
+/// Most characters of an external id.
+pub const EXTERNAL_ID_MAX_CHARS: usize = 200;
+/// Most characters of a source name.
+pub const SOURCE_MAX_CHARS: usize = 64;
+/// Most parts of a split.
+pub const MAX_SPLIT_PARTS: usize = 50;
+/// The source of a transaction recorded without one.
+pub const MANUAL_SOURCE: &str = "manual";
+/// The source of a CSV import that names none.
+pub const CSV_SOURCE: &str = "csv";
+
+const ACCOUNT: &str = "account";
+const TRANSACTION: &str = "transaction";
+
+/// Money of a transaction assigned to one category (a whole transaction, or a split part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// The category.
+    pub category: String,
+    /// The signed amount.
+    pub amount: Decimal,
+}
+
+/// One part of a split transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitPart {
+    /// Signed amount (non-zero, at most the currency's minor units).
+    pub amount: Decimal,
+    /// Category (required).
+    pub category: String,
+    /// Optional note.
+    pub note: String,
+}
+
+/// A transaction to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTransaction {
+    /// Its id (UUID v7; the API assigns one when the client gives none).
+    pub transaction_id: Uuid,
+    /// Signed amount: negative = money out.
+    pub amount: Decimal,
+    /// ISO 4217 code; must be the account's.
+    pub currency: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Counterparty (required).
+    pub payee: String,
+    /// Category (blank: [`UNCATEGORIZED`]).
+    pub category: String,
+    /// Free note.
+    pub note: String,
+    /// Reference to a stored receipt (e.g. a blob key).
+    pub receipt: Option<String>,
+    /// Where it came from (blank: [`MANUAL_SOURCE`]).
+    pub source: String,
+    /// The source's own id, unique per source within the account.
+    pub external_id: Option<String>,
+}
+
+/// A parsed CSV import (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvImport {
+    /// The source the rows' external ids belong to (blank: [`CSV_SOURCE`]).
+    pub source: String,
+    /// The records that parsed, in file order.
+    pub rows: Vec<CsvRow>,
+    /// The records that did not parse.
+    pub rejected: Vec<RejectedRow>,
+    /// One new transaction id per row.
+    pub transaction_ids: Vec<Uuid>,
+    /// The zone whose calendar dates the fuzzy dedupe compares.
+    pub time_zone: Tz,
+}
+
+/// What a user can ask of an account.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountCommand {
+    /// Open the account.
+    Open {
+        /// Its id.
+        account_id: Uuid,
+        /// Display name (required).
+        name: String,
+        /// ISO 4217 code of every amount of the account.
+        currency: String,
+        /// The balance before the first transaction.
+        opening_balance: Decimal,
+    },
+    /// Record one transaction.
+    Record(NewTransaction),
+    /// Give a transaction another category.
+    Recategorize {
+        /// The transaction.
+        transaction_id: Uuid,
+        /// The new category (blank: [`UNCATEGORIZED`]).
+        category: String,
+    },
+    /// Split a transaction into categorized parts.
+    Split {
+        /// The transaction.
+        transaction_id: Uuid,
+        /// At least two parts summing to its amount.
+        parts: Vec<SplitPart>,
+    },
+    /// Delete a transaction.
+    Delete {
+        /// The transaction.
+        transaction_id: Uuid,
+    },
+    /// Import the rows of a bank CSV.
+    ImportCsv(CsvImport),
+}
+
+/// A row of an import that was a duplicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateRow {
+    /// The line of the record.
+    pub line: u64,
+    /// Why it is a duplicate.
+    pub reason: String,
+    /// The transaction it duplicates (already in the account, or added from an earlier row).
+    pub transaction_id: Uuid,
+}
+
+/// What happened to an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AccountEvent {
+    /// The account was opened.
+    AccountOpened {
+        /// The account (also the aggregate id).
+        account_id: Uuid,
+        /// The owner.
+        user_id: Uuid,
+        /// Display name.
+        name: String,
+        /// Its currency.
+        currency: Currency,
+        /// Balance before the first transaction.
+        opening_balance: Decimal,
+        /// When.
+        opened_at: DateTime<Utc>,
+    },
+    /// A transaction was recorded (by hand, or from an import row).
+    AccountTransactionRecorded {
+        /// The transaction.
+        transaction_id: Uuid,
+        /// Signed amount, with exactly the currency's minor units.
+        amount: Decimal,
+        /// The account's currency.
+        currency: Currency,
+        /// When it happened.
+        occurred_at: DateTime<Utc>,
+        /// Counterparty.
+        payee: String,
+        /// Category.
+        category: String,
+        /// Note.
+        note: String,
+        /// Receipt reference.
+        receipt: Option<String>,
+        /// Where it came from.
+        source: String,
+        /// The source's id.
+        external_id: Option<String>,
+        /// The CSV line it was imported from.
+        import_line: Option<u64>,
+        /// When it was recorded.
+        recorded_at: DateTime<Utc>,
+    },
+    /// A transaction got another category.
+    AccountTransactionRecategorized {
+        /// The transaction.
+        transaction_id: Uuid,
+        /// Its currency.
+        currency: Currency,
+        /// When it happened.
+        occurred_at: DateTime<Utc>,
+        /// The new category.
+        category: String,
+        /// The allocations before.
+        before: Vec<Allocation>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A transaction was split.
+    AccountTransactionSplit {
+        /// The transaction.
+        transaction_id: Uuid,
+        /// Its currency.
+        currency: Currency,
+        /// When it happened.
+        occurred_at: DateTime<Utc>,
+        /// The parts (summing to the amount).
+        parts: Vec<SplitPart>,
+        /// The allocations before.
+        before: Vec<Allocation>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A transaction was deleted.
+    AccountTransactionDeleted {
+        /// The transaction.
+        transaction_id: Uuid,
+        /// Its currency.
+        currency: Currency,
+        /// When it happened.
+        occurred_at: DateTime<Utc>,
+        /// Its amount.
+        amount: Decimal,
+        /// The allocations it had.
+        before: Vec<Allocation>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A CSV import ended: its report (the added rows are the `AccountTransactionRecorded`
+    /// events before it).
+    AccountCsvImported {
+        /// The source of the rows' external ids.
+        source: String,
+        /// Rows added.
+        added: u32,
+        /// Rows skipped as duplicates.
+        duplicates: Vec<DuplicateRow>,
+        /// Rows rejected.
+        rejected: Vec<RejectedRow>,
+        /// When.
+        imported_at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for AccountEvent {
+    /// The variant name, e.g. `AccountTransactionRecorded` (on the bus:
+    /// `finance.transaction_recorded`).
+    fn event_type(&self) -> String {
+        match self {
+            AccountEvent::AccountOpened { .. } => "AccountOpened",
+            AccountEvent::AccountTransactionRecorded { .. } => "AccountTransactionRecorded",
+            AccountEvent::AccountTransactionRecategorized { .. } => {
+                "AccountTransactionRecategorized"
+            }
+            AccountEvent::AccountTransactionSplit { .. } => "AccountTransactionSplit",
+            AccountEvent::AccountTransactionDeleted { .. } => "AccountTransactionDeleted",
+            AccountEvent::AccountCsvImported { .. } => "AccountCsvImported",
+        }
+        .to_string()
+    }
+
+    /// Always `1`.
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}
+
+impl AccountEvent {
+    /// The transaction the event is about (none for the account's own events).
+    pub fn transaction_id(&self) -> Option<Uuid> {
+        match self {
+            AccountEvent::AccountTransactionRecorded { transaction_id, .. }
+            | AccountEvent::AccountTransactionRecategorized { transaction_id, .. }
+            | AccountEvent::AccountTransactionSplit { transaction_id, .. }
+            | AccountEvent::AccountTransactionDeleted { transaction_id, .. } => {
+                Some(*transaction_id)
+            }
+            AccountEvent::AccountOpened { .. } | AccountEvent::AccountCsvImported { .. } => None,
+        }
+    }
+}
+
+/// A transaction as the aggregate keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransactionState {
+    /// Signed amount.
+    pub amount: Decimal,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Counterparty.
+    pub payee: String,
+    /// Category (of the whole, when not split).
+    pub category: String,
+    /// The split parts, when split.
+    pub parts: Option<Vec<SplitPart>>,
+    /// The source and its id.
+    pub external: Option<(String, String)>,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+impl TransactionState {
+    /// Money per category: the parts when split, else the whole amount.
+    pub fn allocations(&self) -> Vec<Allocation> {
+        match &self.parts {
+            Some(parts) => parts
+                .iter()
+                .map(|p| Allocation {
+                    category: p.category.clone(),
+                    amount: p.amount,
+                })
+                .collect(),
+            None => vec![Allocation {
+                category: self.category.clone(),
+                amount: self.amount,
+            }],
+        }
+    }
+}
+
+/// The account's identity once opened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Opened {
+    owner: Uuid,
+    currency: Currency,
+}
+
+/// The aggregate: one per account.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    opened: Option<Opened>,
+    transactions: BTreeMap<Uuid, TransactionState>,
+    /// `<source>\n<external id>` → transaction (sources have no newline).
+    external_ids: BTreeMap<String, Uuid>,
+}
+
+fn external_key(source: &str, external_id: &str) -> String {
+    format!("{source}\n{external_id}")
+}
+
+crate::pillar_aggregate!(Account, "account", AccountCommand, AccountEvent);
+
+impl Account {
+    /// The account's currency, once opened.
+    pub fn currency(&self) -> Option<Currency> {
+        self.opened.as_ref().map(|o| o.currency)
+    }
+
+    /// A transaction of the account (deleted ones included).
+    pub fn transaction(&self, id: Uuid) -> Option<&TransactionState> {
+        self.transactions.get(&id)
+    }
+
+    fn evolve(&mut self, event: AccountEvent) {
+        match event {
+            AccountEvent::AccountOpened {
+                user_id, currency, ..
+            } => {
+                self.opened = Some(Opened {
+                    owner: user_id,
+                    currency,
+                })
+            }
+            AccountEvent::AccountTransactionRecorded {
+                transaction_id,
+                amount,
+                occurred_at,
+                payee,
+                category,
+                source,
+                external_id,
+                ..
+            } => {
+                let external = external_id.map(|id| (source, id));
+                if let Some((source, id)) = &external {
+                    self.external_ids
+                        .insert(external_key(source, id), transaction_id);
+                }
+                self.transactions.insert(
+                    transaction_id,
+                    TransactionState {
+                        amount,
+                        occurred_at,
+                        payee,
+                        category,
+                        parts: None,
+                        external,
+                        deleted: false,
+                    },
+                );
+            }
+            AccountEvent::AccountTransactionRecategorized {
+                transaction_id,
+                category,
+                ..
+            } => {
+                if let Some(t) = self.transactions.get_mut(&transaction_id) {
+                    t.category = category;
+                    t.parts = None;
+                }
+            }
+            AccountEvent::AccountTransactionSplit {
+                transaction_id,
+                parts,
+                ..
+            } => {
+                if let Some(t) = self.transactions.get_mut(&transaction_id) {
+                    t.parts = Some(parts);
+                }
+            }
+            AccountEvent::AccountTransactionDeleted { transaction_id, .. } => {
+                if let Some(t) = self.transactions.get_mut(&transaction_id) {
+                    t.deleted = true;
+                }
+            }
+            AccountEvent::AccountCsvImported { .. } => {}
+        }
+    }
+
+    fn decide(&self, command: Issued<AccountCommand>) -> Result<Vec<AccountEvent>, DomainError> {
+        let Issued { actor, at, command } = command;
+        match command {
+            AccountCommand::Open {
+                account_id,
+                name,
+                currency,
+                opening_balance,
+            } => {
+                if account_id.is_nil() {
+                    return Err(DomainError::invalid("account_id", "must not be the nil UUID"));
+                }
+                let name = text("name", &name, NAME_MAX_CHARS)?;
+                if name.is_empty() {
+                    return Err(DomainError::invalid("name", "is required"));
+                }
+                let currency = Currency::parse_field("currency", &currency)?;
+                let opening_balance = in_minor_units("opening_balance", opening_balance, currency)?;
+                match &self.opened {
+                    Some(o) if o.owner != actor => return Err(not_found(ACCOUNT, "")),
+                    Some(_) => {
+                        return Err(DomainError::AlreadyExists {
+                            entity: ACCOUNT,
+                            id: account_id.to_string(),
+                        });
+                    }
+                    None => {}
+                }
+                Ok(vec![AccountEvent::AccountOpened {
+                    account_id,
+                    user_id: actor,
+                    name,
+                    currency,
+                    opening_balance,
+                    opened_at: at,
+                }])
+            }
+            AccountCommand::Record(new) => self.record(actor, at, new),
+            AccountCommand::Recategorize {
+                transaction_id,
+                category,
+            } => {
+                let category = category_of(&category)?;
+                let (currency, t) = self.live(actor, transaction_id)?;
+                if let Some(parts) = &t.parts {
+                    return Err(DomainError::Rejected(format!(
+                        "{TRANSACTION} {transaction_id} is split into {} parts; split it again to change their categories",
+                        parts.len()
+                    )));
+                }
+                if t.category == category {
+                    return Ok(vec![]);
+                }
+                Ok(vec![AccountEvent::AccountTransactionRecategorized {
+                    transaction_id,
+                    currency,
+                    occurred_at: t.occurred_at,
+                    category,
+                    before: t.allocations(),
+                    at,
+                }])
+            }
+            AccountCommand::Split {
+                transaction_id,
+                parts,
+            } => {
+                let (currency, t) = self.live(actor, transaction_id)?;
+                let parts = split_parts(parts, currency, t.amount)?;
+                Ok(vec![AccountEvent::AccountTransactionSplit {
+                    transaction_id,
+                    currency,
+                    occurred_at: t.occurred_at,
+                    parts,
+                    before: t.allocations(),
+                    at,
+                }])
+            }
+            AccountCommand::Delete { transaction_id } => {
+                let (currency, t) = self.live(actor, transaction_id)?;
+                Ok(vec![AccountEvent::AccountTransactionDeleted {
+                    transaction_id,
+                    currency,
+                    occurred_at: t.occurred_at,
+                    amount: t.amount,
+                    before: t.allocations(),
+                    at,
+                }])
+            }
+            AccountCommand::ImportCsv(import) => self.import(actor, at, import),
+        }
+    }
+
+    /// The opened account of `actor` (NOT_FOUND otherwise).
+    fn owned(&self, actor: Uuid) -> Result<&Opened, DomainError> {
+        match &self.opened {
+            Some(o) if o.owner == actor => Ok(o),
+            _ => Err(not_found(ACCOUNT, "")),
+        }
+    }
+
+    /// A live transaction of `actor`'s account: NOT_FOUND when unknown, FAILED_PRECONDITION
+    /// when deleted.
+    fn live(
+        &self,
+        actor: Uuid,
+        transaction_id: Uuid,
+    ) -> Result<(Currency, &TransactionState), DomainError> {
+        let currency = self.owned(actor)?.currency;
+        match self.transactions.get(&transaction_id) {
+            None => Err(not_found(TRANSACTION, &transaction_id.to_string())),
+            Some(t) if t.deleted => Err(DomainError::Rejected(format!(
+                "{TRANSACTION} {transaction_id} has been deleted"
+            ))),
+            Some(t) => Ok((currency, t)),
+        }
+    }
+
+    fn record(
+        &self,
+        actor: Uuid,
+        at: DateTime<Utc>,
+        new: NewTransaction,
+    ) -> Result<Vec<AccountEvent>, DomainError> {
+        if new.transaction_id.is_nil() {
+            return Err(DomainError::invalid(
+                "transaction_id",
+                "must not be the nil UUID",
+            ));
+        }
+        let currency = Currency::parse_field("currency", &new.currency)?;
+        let amount = in_minor_units("amount", new.amount, currency)?;
+        let fields = Fields::check(
+            &new.payee,
+            &new.category,
+            &new.note,
+            new.external_id.as_deref(),
+        )?;
+        let receipt = new
+            .receipt
+            .map(|r| text("receipt", &r, RECEIPT_MAX_CHARS))
+            .transpose()?
+            .filter(|r| !r.is_empty());
+        let source = source_of(&new.source, MANUAL_SOURCE)?;
+        let opened = self.owned(actor)?;
+        if currency != opened.currency {
+            return Err(DomainError::invalid(
+                "currency",
+                format!(
+                    "the account is in {}, the transaction in {currency}",
+                    opened.currency
+                ),
+            ));
+        }
+        if self.transactions.contains_key(&new.transaction_id) {
+            return Err(DomainError::AlreadyExists {
+                entity: TRANSACTION,
+                id: new.transaction_id.to_string(),
+            });
+        }
+        if let Some(ext) = &fields.external_id
+            && let Some(existing) = self.external_ids.get(&external_key(&source, ext))
+        {
+            return Err(DomainError::AlreadyExists {
+                entity: TRANSACTION,
+                id: existing.to_string(),
+            });
+        }
+        Ok(vec![AccountEvent::AccountTransactionRecorded {
+            transaction_id: new.transaction_id,
+            amount,
+            currency,
+            occurred_at: new.occurred_at,
+            payee: fields.payee,
+            category: fields.category,
+            note: fields.note,
+            receipt,
+            source,
+            external_id: fields.external_id,
+            import_line: None,
+            recorded_at: at,
+        }])
+    }
+
+    fn import(
+        &self,
+        actor: Uuid,
+        at: DateTime<Utc>,
+        import: CsvImport,
+    ) -> Result<Vec<AccountEvent>, DomainError> {
+        let source = source_of(&import.source, CSV_SOURCE)?;
+        let currency = self.owned(actor)?.currency;
+        if import.transaction_ids.len() != import.rows.len() {
+            return Err(DomainError::Rejected(format!(
+                "an import needs one transaction id per row ({} ids for {} rows)",
+                import.transaction_ids.len(),
+                import.rows.len()
+            )));
+        }
+        let tz = import.time_zone;
+        let date = |t: DateTime<Utc>| -> NaiveDate { t.with_timezone(&tz).date_naive() };
+        // fuzzy candidates: the live transactions before the import, by amount
+        let mut by_amount: HashMap<Decimal, Vec<(Uuid, &TransactionState)>> = HashMap::new();
+        for (id, t) in self.transactions.iter().filter(|(_, t)| !t.deleted) {
+            by_amount.entry(t.amount).or_default().push((*id, t));
+        }
+        let mut consumed: HashSet<Uuid> = HashSet::new();
+        let mut file_ids: HashMap<String, Uuid> = HashMap::new();
+        let mut events = Vec::new();
+        let mut duplicates = Vec::new();
+        let mut rejected = import.rejected;
+        for (row, transaction_id) in import.rows.into_iter().zip(import.transaction_ids) {
+            let line = row.line;
+            let reject = |e: DomainError| match e {
+                DomainError::Invalid { field, reason } => RejectedRow {
+                    line,
+                    field: field.to_string(),
+                    reason,
+                },
+                other => RejectedRow {
+                    line,
+                    field: "record".to_string(),
+                    reason: other.to_string(),
+                },
+            };
+            let checked = in_minor_units("amount", row.amount, currency).and_then(|amount| {
+                Fields::check(&row.payee, &row.category, &row.note, row.external_id.as_deref())
+                    .map(|f| (amount, f))
+            });
+            let (amount, fields) = match checked {
+                Ok(ok) => ok,
+                Err(e) => {
+                    rejected.push(reject(e));
+                    continue;
+                }
+            };
+            if let Some(ext) = &fields.external_id {
+                let key = external_key(&source, ext);
+                let seen = self
+                    .external_ids
+                    .get(&key)
+                    .map(|id| (*id, "already imported"))
+                    .or_else(|| file_ids.get(&key).map(|id| (*id, "on an earlier line")));
+                if let Some((matched, where_)) = seen {
+                    duplicates.push(DuplicateRow {
+                        line,
+                        reason: format!("external id {ext:?} {where_}"),
+                        transaction_id: matched,
+                    });
+                    continue;
+                }
+            }
+            let fuzzy = by_amount.get(&amount).and_then(|candidates| {
+                candidates.iter().find(|(id, t)| {
+                    !consumed.contains(id)
+                        // two rows with distinct ids of the same source are two transactions
+                        && !(fields.external_id.is_some()
+                            && t.external.as_ref().is_some_and(|(s, _)| *s == source))
+                        && within_window(date(t.occurred_at), date(row.occurred_at))
+                        && similar_payees(&t.payee, &fields.payee)
+                })
+            });
+            if let Some((matched, t)) = fuzzy {
+                consumed.insert(*matched);
+                duplicates.push(DuplicateRow {
+                    line,
+                    reason: format!(
+                        "same amount, date within 2 days and similar payee as {:?} on {}",
+                        t.payee,
+                        date(t.occurred_at)
+                    ),
+                    transaction_id: *matched,
+                });
+                continue;
+            }
+            if let Some(ext) = &fields.external_id {
+                file_ids.insert(external_key(&source, ext), transaction_id);
+            }
+            events.push(AccountEvent::AccountTransactionRecorded {
+                transaction_id,
+                amount,
+                currency,
+                occurred_at: row.occurred_at,
+                payee: fields.payee,
+                category: fields.category,
+                note: fields.note,
+                receipt: None,
+                source: source.clone(),
+                external_id: fields.external_id,
+                import_line: Some(line),
+                recorded_at: at,
+            });
+        }
+        rejected.sort_by_key(|r| r.line);
+        events.push(AccountEvent::AccountCsvImported {
+            source,
+            added: events.len() as u32,
+            duplicates,
+            rejected,
+            imported_at: at,
+        });
+        Ok(events)
+    }
+}
+
+/// The checked text fields of a transaction.
+struct Fields {
+    payee: String,
+    category: String,
+    note: String,
+    external_id: Option<String>,
+}
+
+impl Fields {
+    fn check(
+        payee: &str,
+        category: &str,
+        note: &str,
+        external_id: Option<&str>,
+    ) -> Result<Self, DomainError> {
+        let payee = text("payee", payee, PAYEE_MAX_CHARS)?;
+        if payee.is_empty() {
+            return Err(DomainError::invalid("payee", "is required"));
+        }
+        Ok(Self {
+            payee,
+            category: category_of(category)?,
+            note: text("note", note, NOTE_MAX_CHARS)?,
+            external_id: external_id
+                .map(|e| text("external_id", e, EXTERNAL_ID_MAX_CHARS))
+                .transpose()?
+                .filter(|e| !e.is_empty()),
+        })
+    }
+}
+
+fn not_found(entity: &'static str, id: &str) -> DomainError {
+    DomainError::NotFound {
+        entity,
+        id: id.to_string(),
+    }
+}
+
+/// `value` trimmed, at most `max` characters (INVALID_ARGUMENT on `field`).
+fn text(field: &'static str, value: &str, max: usize) -> Result<String, DomainError> {
+    let value = value.trim();
+    let len = value.chars().count();
+    if len > max {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {max} characters, got {len}"),
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// A category as stored: trimmed, blank = [`UNCATEGORIZED`].
+pub fn category_of(category: &str) -> Result<String, DomainError> {
+    let category = text("category", category, CATEGORY_MAX_CHARS)?;
+    Ok(if category.is_empty() {
+        UNCATEGORIZED.to_string()
+    } else {
+        category
+    })
+}
+
+/// A source name: 1 to [`SOURCE_MAX_CHARS`] ASCII letters, digits, `-`, `_` or `.`; blank is
+/// `default`.
+fn source_of(source: &str, default: &str) -> Result<String, DomainError> {
+    let source = source.trim();
+    if source.is_empty() {
+        return Ok(default.to_string());
+    }
+    if source.len() > SOURCE_MAX_CHARS
+        || !source
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(DomainError::invalid(
+            "source",
+            format!(
+                "must be at most {SOURCE_MAX_CHARS} ASCII letters, digits, '-', '_' or '.', got {source:?}"
+            ),
+        ));
+    }
+    Ok(source.to_string())
+}
+
+fn split_parts(
+    parts: Vec<SplitPart>,
+    currency: Currency,
+    total: Decimal,
+) -> Result<Vec<SplitPart>, DomainError> {
+    if parts.len() < 2 || parts.len() > MAX_SPLIT_PARTS {
+        return Err(DomainError::invalid(
+            "parts",
+            format!("a split has 2 to {MAX_SPLIT_PARTS} parts, got {}", parts.len()),
+        ));
+    }
+    let mut checked = Vec::with_capacity(parts.len());
+    for (i, part) in parts.into_iter().enumerate() {
+        let amount = in_minor_units("parts.amount", part.amount, currency)
+            .map_err(|e| prefix(e, i))?;
+        if amount.is_zero() {
+            return Err(DomainError::invalid(
+                "parts.amount",
+                format!("part {i}: must not be zero"),
+            ));
+        }
+        let category = text("parts.category", &part.category, CATEGORY_MAX_CHARS)
+            .map_err(|e| prefix(e, i))?;
+        if category.is_empty() {
+            return Err(DomainError::invalid(
+                "parts.category",
+                format!("part {i}: is required"),
+            ));
+        }
+        let note = text("parts.note", &part.note, NOTE_MAX_CHARS).map_err(|e| prefix(e, i))?;
+        checked.push(SplitPart {
+            amount,
+            category,
+            note,
+        });
+    }
+    let sum: Decimal = checked.iter().map(|p| p.amount).sum();
+    if sum != total {
+        return Err(DomainError::invalid(
+            "parts",
+            format!("the parts sum to {sum}, the transaction is {total}"),
+        ));
+    }
+    Ok(checked)
+}
+
+fn prefix(err: DomainError, part: usize) -> DomainError {
+    match err {
+        DomainError::Invalid { field, reason } => DomainError::Invalid {
+            field,
+            reason: format!("part {part}: {reason}"),
+        },
+        other => other,
+    }
+}
