@@ -906,3 +906,498 @@ fn prefix(err: DomainError, part: usize) -> DomainError {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use cqrs_es::Aggregate as _;
+    use cqrs_es::test::TestFramework;
+
+    use crate::finance::csv_import::{AmountColumns, Column, CsvMapping, parse};
+
+    const ALICE: Uuid = Uuid::from_u128(0xa11ce);
+    const BOB: Uuid = Uuid::from_u128(0xb0b);
+    const ACC: Uuid = Uuid::from_u128(0xacc);
+    const T1: Uuid = Uuid::from_u128(0x7001);
+    const T2: Uuid = Uuid::from_u128(0x7002);
+
+    fn day(d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, d, 12, 0, 0).unwrap()
+    }
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn usd() -> Currency {
+        "USD".parse().unwrap()
+    }
+
+    fn opened() -> AccountEvent {
+        AccountEvent::AccountOpened {
+            account_id: ACC,
+            user_id: ALICE,
+            name: "Checking".into(),
+            currency: usd(),
+            opening_balance: dec("100.00"),
+            opened_at: day(1),
+        }
+    }
+
+    fn new_tx(id: Uuid, amount: &str, payee: &str, at: DateTime<Utc>) -> NewTransaction {
+        NewTransaction {
+            transaction_id: id,
+            amount: dec(amount),
+            currency: "USD".into(),
+            occurred_at: at,
+            payee: payee.into(),
+            category: "food".into(),
+            note: String::new(),
+            receipt: None,
+            source: String::new(),
+            external_id: None,
+        }
+    }
+
+    fn recorded(id: Uuid, amount: &str, payee: &str, at: DateTime<Utc>) -> AccountEvent {
+        AccountEvent::AccountTransactionRecorded {
+            transaction_id: id,
+            amount: dec(amount),
+            currency: usd(),
+            occurred_at: at,
+            payee: payee.into(),
+            category: "food".into(),
+            note: String::new(),
+            receipt: None,
+            source: MANUAL_SOURCE.into(),
+            external_id: None,
+            import_line: None,
+            recorded_at: day(20),
+        }
+    }
+
+    fn run(
+        given: Vec<AccountEvent>,
+        actor: Uuid,
+        command: AccountCommand,
+    ) -> Result<Vec<AccountEvent>, DomainError> {
+        TestFramework::<Account>::with(())
+            .given(given)
+            .when(Issued::new(actor, day(20), command))
+            .inspect_result()
+    }
+
+    fn refused(given: Vec<AccountEvent>, actor: Uuid, command: AccountCommand) -> DomainError {
+        run(given, actor, command).expect_err("refused")
+    }
+
+    fn field(err: DomainError) -> &'static str {
+        match err {
+            DomainError::Invalid { field, .. } => field,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    fn fold(events: Vec<AccountEvent>) -> Account {
+        let mut account = Account::default();
+        for e in events {
+            account.apply(e);
+        }
+        account
+    }
+
+    #[test]
+    fn open_records_the_currency_and_opening_balance() {
+        TestFramework::<Account>::with(())
+            .given_no_previous_events()
+            .when(Issued::new(
+                ALICE,
+                day(1),
+                AccountCommand::Open {
+                    account_id: ACC,
+                    name: " Checking ".into(),
+                    currency: "USD".into(),
+                    opening_balance: dec("100"),
+                },
+            ))
+            .then_expect_events(vec![opened()]);
+        let again = AccountCommand::Open {
+            account_id: ACC,
+            name: "x".into(),
+            currency: "USD".into(),
+            opening_balance: Decimal::ZERO,
+        };
+        assert!(matches!(
+            refused(vec![opened()], ALICE, again.clone()),
+            DomainError::AlreadyExists { .. }
+        ));
+        assert!(matches!(
+            refused(vec![opened()], BOB, again),
+            DomainError::NotFound { .. }
+        ));
+    }
+
+    #[test]
+    fn open_checks_currency_name_and_minor_units() {
+        let open = |name: &str, currency: &str, balance: &str| AccountCommand::Open {
+            account_id: ACC,
+            name: name.into(),
+            currency: currency.into(),
+            opening_balance: dec(balance),
+        };
+        assert_eq!(field(refused(vec![], ALICE, open("a", "XYZ", "0"))), "currency");
+        assert_eq!(field(refused(vec![], ALICE, open("a", "", "0"))), "currency");
+        assert_eq!(
+            field(refused(vec![], ALICE, open("a", "JPY", "1.5"))),
+            "opening_balance"
+        );
+        assert_eq!(field(refused(vec![], ALICE, open(" ", "USD", "0"))), "name");
+        assert!(run(vec![], ALICE, open("Dinar", "BHD", "1.234")).is_ok());
+    }
+
+    #[test]
+    fn record_checks_currency_and_minor_units() {
+        let given = vec![opened()];
+        let ok = run(
+            given.clone(),
+            ALICE,
+            AccountCommand::Record(new_tx(T1, "-3.5", "Coffee", day(2))),
+        )
+        .unwrap();
+        assert_eq!(ok, [recorded(T1, "-3.50", "Coffee", day(2))]);
+        assert!(matches!(&ok[0], AccountEvent::AccountTransactionRecorded { amount, .. } if amount.to_string() == "-3.50"));
+        let err = refused(
+            given.clone(),
+            ALICE,
+            AccountCommand::Record(new_tx(T1, "-3.505", "Coffee", day(2))),
+        );
+        assert!(err.to_string().contains("USD has 2 decimals, got 3"), "{err}");
+        assert_eq!(field(err), "amount");
+        let foreign = NewTransaction {
+            currency: "EUR".into(),
+            ..new_tx(T1, "-3.50", "Coffee", day(2))
+        };
+        let err = refused(given.clone(), ALICE, AccountCommand::Record(foreign));
+        assert!(err.to_string().contains("the account is in USD"), "{err}");
+        assert_eq!(field(err), "currency");
+        let unknown = NewTransaction {
+            currency: "ABC".into(),
+            ..new_tx(T1, "-3.50", "Coffee", day(2))
+        };
+        assert_eq!(field(refused(given.clone(), ALICE, AccountCommand::Record(unknown))), "currency");
+        let no_payee = new_tx(T1, "-1", " ", day(2));
+        assert_eq!(field(refused(given, ALICE, AccountCommand::Record(no_payee))), "payee");
+    }
+
+    #[test]
+    fn record_refuses_taken_ids_and_external_ids_and_strangers() {
+        let given = vec![opened(), recorded(T1, "-1.00", "A", day(2))];
+        let err = refused(
+            given.clone(),
+            ALICE,
+            AccountCommand::Record(new_tx(T1, "-1", "A", day(2))),
+        );
+        assert!(matches!(err, DomainError::AlreadyExists { .. }), "{err:?}");
+        let with_ext = |id| NewTransaction {
+            source: "bank".into(),
+            external_id: Some("X1".into()),
+            ..new_tx(id, "-1", "A", day(2))
+        };
+        let events = run(given.clone(), ALICE, AccountCommand::Record(with_ext(T2))).unwrap();
+        let given = [given, events].concat();
+        let err = refused(given.clone(), ALICE, AccountCommand::Record(with_ext(Uuid::from_u128(9))));
+        assert_eq!(
+            err,
+            DomainError::AlreadyExists {
+                entity: TRANSACTION,
+                id: T2.to_string()
+            }
+        );
+        let err = refused(given, BOB, AccountCommand::Record(new_tx(T2, "-1", "A", day(2))));
+        assert!(matches!(err, DomainError::NotFound { .. }), "{err:?}");
+        let err = refused(vec![], ALICE, AccountCommand::Record(new_tx(T2, "-1", "A", day(2))));
+        assert!(matches!(err, DomainError::NotFound { .. }), "not opened: {err:?}");
+    }
+
+    #[test]
+    fn recategorize_moves_the_allocation() {
+        let given = vec![opened(), recorded(T1, "-9.00", "Lidl", day(3))];
+        let events = run(
+            given.clone(),
+            ALICE,
+            AccountCommand::Recategorize {
+                transaction_id: T1,
+                category: "groceries".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            events,
+            [AccountEvent::AccountTransactionRecategorized {
+                transaction_id: T1,
+                currency: usd(),
+                occurred_at: day(3),
+                category: "groceries".into(),
+                before: vec![Allocation {
+                    category: "food".into(),
+                    amount: dec("-9.00")
+                }],
+                at: day(20),
+            }]
+        );
+        let same = AccountCommand::Recategorize {
+            transaction_id: T1,
+            category: "food".into(),
+        };
+        assert_eq!(run(given, ALICE, same).unwrap(), [], "unchanged: nothing recorded");
+    }
+
+    #[test]
+    fn unknown_and_deleted_transactions_are_refused() {
+        let deleted = AccountEvent::AccountTransactionDeleted {
+            transaction_id: T1,
+            currency: usd(),
+            occurred_at: day(3),
+            amount: dec("-9.00"),
+            before: vec![],
+            at: day(4),
+        };
+        let given = vec![opened(), recorded(T1, "-9.00", "Lidl", day(3)), deleted];
+        let commands = |id| {
+            vec![
+                AccountCommand::Recategorize {
+                    transaction_id: id,
+                    category: "x".into(),
+                },
+                AccountCommand::Split {
+                    transaction_id: id,
+                    parts: vec![],
+                },
+                AccountCommand::Delete { transaction_id: id },
+            ]
+        };
+        for command in commands(T1) {
+            let err = refused(given.clone(), ALICE, command);
+            assert!(
+                matches!(&err, DomainError::Rejected(m) if m.contains("deleted")),
+                "{err:?}"
+            );
+        }
+        for command in commands(T2) {
+            let err = refused(given.clone(), ALICE, command);
+            assert_eq!(
+                err,
+                DomainError::NotFound {
+                    entity: TRANSACTION,
+                    id: T2.to_string()
+                }
+            );
+        }
+        for command in commands(T1) {
+            let err = refused(given.clone(), BOB, command);
+            assert!(matches!(err, DomainError::NotFound { .. }), "{err:?}");
+        }
+        assert!(fold(given).transaction(T1).unwrap().deleted);
+    }
+
+    #[test]
+    fn split_parts_must_sum_exactly() {
+        let given = vec![opened(), recorded(T1, "-10.00", "Target", day(3))];
+        let part = |amount: &str, category: &str| SplitPart {
+            amount: dec(amount),
+            category: category.into(),
+            note: String::new(),
+        };
+        let split = |parts| AccountCommand::Split {
+            transaction_id: T1,
+            parts,
+        };
+        let events = run(
+            given.clone(),
+            ALICE,
+            split(vec![part("-6", "home"), part("-4.00", "food")]),
+        )
+        .unwrap();
+        assert!(matches!(
+            &events[..],
+            [AccountEvent::AccountTransactionSplit { parts, .. }] if parts[0].amount.to_string() == "-6.00"
+        ));
+        let cases = [
+            (vec![part("-10", "home")], "parts"),
+            (vec![part("-6", "home"), part("-3.99", "food")], "parts"),
+            (vec![part("-6", "home"), part("-4.001", "food")], "parts.amount"),
+            (vec![part("-10", "home"), part("0", "food")], "parts.amount"),
+            (vec![part("-6", "home"), part("-4", " ")], "parts.category"),
+        ];
+        for (parts, expected) in cases {
+            assert_eq!(field(refused(given.clone(), ALICE, split(parts))), expected);
+        }
+        // a split transaction cannot be recategorized, only split again
+        let given = [given, events].concat();
+        let err = refused(
+            given.clone(),
+            ALICE,
+            AccountCommand::Recategorize {
+                transaction_id: T1,
+                category: "x".into(),
+            },
+        );
+        assert!(matches!(&err, DomainError::Rejected(m) if m.contains("split")), "{err:?}");
+        let account = fold(given);
+        let allocations = account.transaction(T1).unwrap().allocations();
+        assert_eq!(allocations.len(), 2);
+        assert_eq!(allocations[1].category, "food");
+    }
+
+    fn csv_mapping() -> CsvMapping {
+        CsvMapping {
+            date: Column::Name("date".into()),
+            date_format: "%Y-%m-%d".into(),
+            amount: AmountColumns::Signed(Column::Name("amount".into())),
+            payee: Column::Name("payee".into()),
+            category: None,
+            note: None,
+            external_id: Some(Column::Name("id".into())),
+            delimiter: b',',
+            has_header: true,
+            flip_sign: false,
+            decimal_comma: false,
+        }
+    }
+
+    fn import(given: Vec<AccountEvent>, text: &str) -> Vec<AccountEvent> {
+        let parsed = parse(text, &csv_mapping(), Tz::UTC).unwrap();
+        let ids = (0..parsed.rows.len())
+            .map(|i| Uuid::from_u128(0x1_0000 + i as u128 + given.len() as u128 * 100))
+            .collect();
+        run(
+            given,
+            ALICE,
+            AccountCommand::ImportCsv(CsvImport {
+                source: "bank".into(),
+                rows: parsed.rows,
+                rejected: parsed.rejected,
+                transaction_ids: ids,
+                time_zone: Tz::UTC,
+            }),
+        )
+        .unwrap()
+    }
+
+    fn report(events: &[AccountEvent]) -> (u32, Vec<(u64, Uuid)>, Vec<(u64, String)>) {
+        match events.last() {
+            Some(AccountEvent::AccountCsvImported {
+                added,
+                duplicates,
+                rejected,
+                ..
+            }) => (
+                *added,
+                duplicates.iter().map(|d| (d.line, d.transaction_id)).collect(),
+                rejected.iter().map(|r| (r.line, r.field.clone())).collect(),
+            ),
+            other => panic!("no report: {other:?}"),
+        }
+    }
+
+    const FILE: &str = "date,payee,amount,id\n\
+        2026-03-02,Coffee Bar,-3.50,b1\n\
+        2026-03-02,Coffee Bar,-3.50,b2\n\
+        2026-03-03,Salary,2500,b3\n\
+        2026-03-04,Bad,-1.234,b4\n\
+        2026-03-05,Dup in file,-2,b1\n";
+
+    #[test]
+    fn import_twice_adds_nothing_the_second_time() {
+        let first = import(vec![opened()], FILE);
+        let (added, dups, rejected) = report(&first);
+        assert_eq!(added, 3, "two identical coffees in one file are both kept");
+        assert_eq!(first.len(), 4);
+        let first_id = first[0].transaction_id().unwrap();
+        assert_eq!(dups, [(6, first_id)], "b1 again on line 6");
+        assert_eq!(rejected, [(5, "amount".to_string())]);
+        let given = [vec![opened()], first.clone()].concat();
+        let second = import(given, FILE);
+        let (added, dups, rejected) = report(&second);
+        assert_eq!(added, 0);
+        assert_eq!(second.len(), 1, "only the report");
+        let lines: Vec<u64> = dups.iter().map(|d| d.0).collect();
+        assert_eq!(lines, [2, 3, 4, 6]);
+        assert_eq!(dups[0].1, first_id);
+        assert_eq!(rejected.len(), 1);
+    }
+
+    #[test]
+    fn fuzzy_dedupe_needs_amount_window_and_similar_payee() {
+        let given = vec![opened(), recorded(T1, "-3.50", "STARBUCKS #1234", day(10))];
+        let row = |date: &str, payee: &str, amount: &str| {
+            format!("date,payee,amount,id\n{date},{payee},{amount},\n")
+        };
+        let is_dup = |text: String| !report(&import(given.clone(), &text)).1.is_empty();
+        assert!(is_dup(row("2026-03-10", "Starbucks Seattle", "-3.50")));
+        assert!(is_dup(row("2026-03-12", "Starbucks", "-3.5")), "2 days after");
+        assert!(is_dup(row("2026-03-08", "Starbucks", "-3.50")), "2 days before");
+        assert!(!is_dup(row("2026-03-13", "Starbucks", "-3.50")), "3 days after");
+        assert!(!is_dup(row("2026-03-07", "Starbucks", "-3.50")), "3 days before");
+        assert!(!is_dup(row("2026-03-10", "Starbucks", "-3.51")), "another amount");
+        assert!(!is_dup(row("2026-03-10", "Shell", "-3.50")), "another payee");
+        // one existing transaction absorbs one row: the second coffee is new
+        let two = "date,payee,amount,id\n2026-03-10,Starbucks,-3.50,\n2026-03-10,Starbucks,-3.50,\n";
+        let (added, dups, _) = report(&import(given.clone(), two));
+        assert_eq!((added, dups.len()), (1, 1));
+        // a deleted transaction is not a fuzzy match
+        let deleted = AccountEvent::AccountTransactionDeleted {
+            transaction_id: T1,
+            currency: usd(),
+            occurred_at: day(10),
+            amount: dec("-3.50"),
+            before: vec![],
+            at: day(11),
+        };
+        let given = [given, vec![deleted]].concat();
+        let (added, _, _) = report(&import(given, &row("2026-03-10", "Starbucks", "-3.50")));
+        assert_eq!(added, 1);
+    }
+
+    #[test]
+    fn imports_need_the_owner() {
+        let err = refused(
+            vec![opened()],
+            BOB,
+            AccountCommand::ImportCsv(CsvImport {
+                source: String::new(),
+                rows: vec![],
+                rejected: vec![],
+                transaction_ids: vec![],
+                time_zone: Tz::UTC,
+            }),
+        );
+        assert!(matches!(err, DomainError::NotFound { .. }), "{err:?}");
+        let bad_source = AccountCommand::ImportCsv(CsvImport {
+            source: "my bank".into(),
+            rows: vec![],
+            rejected: vec![],
+            transaction_ids: vec![],
+            time_zone: Tz::UTC,
+        });
+        assert_eq!(field(refused(vec![opened()], ALICE, bad_source)), "source");
+    }
+
+    #[test]
+    fn the_account_round_trips_as_a_snapshot_and_events_are_named() {
+        let events = [vec![opened()], import(vec![opened()], FILE)].concat();
+        let account = fold(events.clone());
+        let json = serde_json::to_value(&account).unwrap();
+        let back: Account = serde_json::from_value(json).unwrap();
+        assert_eq!(back, account);
+        assert_eq!(back.currency(), Some(usd()));
+        assert_eq!(events[1].event_type(), "AccountTransactionRecorded");
+        assert_eq!(events[1].event_version(), "1");
+        let json = serde_json::to_value(&events[1]).unwrap();
+        assert_eq!(
+            json["AccountTransactionRecorded"]["amount"], "-3.50",
+            "amounts are strings"
+        );
+    }
+}

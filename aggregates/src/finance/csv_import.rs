@@ -216,6 +216,7 @@ pub fn parse(text: &str, mapping: &CsvMapping, tz: Tz) -> Result<ParsedCsv, Doma
         external_id: optional("mapping.external_id", &mapping.external_id)?,
     };
     let mut parsed = ParsedCsv::default();
+    let mut lines = LineCounter::new(text);
     for (n, record) in reader.records().enumerate() {
         if n >= MAX_CSV_ROWS {
             return Err(DomainError::invalid(
@@ -225,14 +226,14 @@ pub fn parse(text: &str, mapping: &CsvMapping, tz: Tz) -> Result<ParsedCsv, Doma
         }
         let (line, result) = match record {
             Ok(r) => {
-                let line = r.position().map_or(0, |p| p.line());
+                let line = r.position().map_or(0, |p| lines.line_at(p.byte()));
                 if r.iter().all(|f| f.trim().is_empty()) {
                     continue; // blank lines are not records
                 }
                 (line, read_row(&r, line, &columns, mapping, tz))
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
                 (line, Err(("record", format!("unreadable record: {e}"))))
             }
         };
@@ -246,6 +247,41 @@ pub fn parse(text: &str, mapping: &CsvMapping, tz: Tz) -> Result<ParsedCsv, Doma
         }
     }
     Ok(parsed)
+}
+
+/// 1-based line numbers of record offsets (the `csv` crate's own count misses blank lines).
+/// Offsets must be asked in increasing order; counting is incremental.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let end = usize::try_from(byte).unwrap_or(usize::MAX).min(self.text.len());
+        if end > self.offset {
+            let newlines = self.text[self.offset..end].iter().filter(|b| **b == b'\n').count();
+            self.line += newlines as u64;
+            self.offset = end;
+        }
+        // a record's position may be the blank lines before it
+        while let Some(b @ (b'\r' | b'\n')) = self.text.get(self.offset) {
+            if *b == b'\n' {
+                self.line += 1;
+            }
+            self.offset += 1;
+        }
+        self.line
+    }
 }
 
 type RowError = (&'static str, String);
@@ -408,7 +444,7 @@ mod tests {
             delimiter: b';',
             ..mapping()
         };
-        let text = "02/03/2026;Rent;;950,00;housing\n05/03/2026;Refund;12.5;;shopping\n06/03/2026;Odd;1;2;x\n07/03/2026;Nothing;;;x\n";
+        let text = "02/03/2026;Rent;;950,00;housing\n05/03/2026;Refund;12,5;;shopping\n06/03/2026;Odd;1;2;x\n07/03/2026;Nothing;;;x\n";
         let m = CsvMapping {
             decimal_comma: false,
             ..m
