@@ -327,6 +327,91 @@ impl AccountEvent {
     }
 }
 
+/// How a transaction event moves money between categories: the allocations it removes and
+/// the ones it adds, on the transaction's time and in its currency. Rollups fold exactly this.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocationChange {
+    /// When the transaction happened (the day and month it counts in).
+    pub occurred_at: DateTime<Utc>,
+    /// Its currency.
+    pub currency: Currency,
+    /// Allocations taken away.
+    pub before: Vec<Allocation>,
+    /// Allocations added.
+    pub after: Vec<Allocation>,
+}
+
+impl AccountEvent {
+    /// The category change of a transaction event (None for the account's own events).
+    pub fn allocation_change(&self) -> Option<AllocationChange> {
+        let change = |occurred_at: &DateTime<Utc>, currency: &Currency, before: &[Allocation], after| {
+            Some(AllocationChange {
+                occurred_at: *occurred_at,
+                currency: *currency,
+                before: before.to_vec(),
+                after,
+            })
+        };
+        match self {
+            AccountEvent::AccountTransactionRecorded {
+                amount,
+                currency,
+                occurred_at,
+                category,
+                ..
+            } => change(
+                occurred_at,
+                currency,
+                &[],
+                vec![Allocation {
+                    category: category.clone(),
+                    amount: *amount,
+                }],
+            ),
+            AccountEvent::AccountTransactionRecategorized {
+                currency,
+                occurred_at,
+                category,
+                before,
+                ..
+            } => change(
+                occurred_at,
+                currency,
+                before,
+                vec![Allocation {
+                    category: category.clone(),
+                    amount: before.iter().map(|a| a.amount).sum(),
+                }],
+            ),
+            AccountEvent::AccountTransactionSplit {
+                currency,
+                occurred_at,
+                parts,
+                before,
+                ..
+            } => change(
+                occurred_at,
+                currency,
+                before,
+                parts
+                    .iter()
+                    .map(|p| Allocation {
+                        category: p.category.clone(),
+                        amount: p.amount,
+                    })
+                    .collect(),
+            ),
+            AccountEvent::AccountTransactionDeleted {
+                currency,
+                occurred_at,
+                before,
+                ..
+            } => change(occurred_at, currency, before, vec![]),
+            AccountEvent::AccountOpened { .. } | AccountEvent::AccountCsvImported { .. } => None,
+        }
+    }
+}
+
 /// A transaction as the aggregate keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransactionState {
