@@ -6,12 +6,14 @@
 
 mod calendar;
 mod context;
+mod finance;
 mod focus;
 mod preferences;
 mod tasks;
 
 pub use calendar::{CalendarCommandService, details_from_wire};
 pub use context::{CommandContext, MAX_COMMAND_ID_LEN, execute};
+pub use finance::{FinanceCommandService, mapping_from_wire};
 pub use focus::{FocusCommandService, kind_from_wire};
 pub use preferences::PreferencesService;
 pub use tasks::TaskCommandService;
