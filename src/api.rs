@@ -4,12 +4,15 @@ use std::time::Duration;
 
 use aggregates::calendar::CalendarEvent;
 use aggregates::calendar_source::CalendarSource;
+use aggregates::finance::account::Account;
+use aggregates::finance::budget::Budget;
 use aggregates::focus::FocusTimer;
 use aggregates::preferences::UserPreferences;
 use aggregates::task::Task;
 use api_common::Auth;
 use command_api::{
-    CalendarCommandService, FocusCommandService, PreferencesService, TaskCommandService,
+    CalendarCommandService, FinanceCommandService, FocusCommandService, PreferencesService,
+    TaskCommandService,
 };
 use cqrs_es::Aggregate;
 use projections::{Freshness, ReadModels};
@@ -17,6 +20,8 @@ use proto::v1::admin_server::AdminServer;
 use proto::v1::calendar_commands_server::CalendarCommandsServer;
 use proto::v1::calendar_queries_server::CalendarQueriesServer;
 use proto::v1::event_stream_server::EventStreamServer;
+use proto::v1::finance_commands_server::FinanceCommandsServer;
+use proto::v1::finance_queries_server::FinanceQueriesServer;
 use proto::v1::focus_commands_server::FocusCommandsServer;
 use proto::v1::focus_queries_server::FocusQueriesServer;
 use proto::v1::history_server::HistoryServer;
@@ -24,8 +29,8 @@ use proto::v1::preferences_server::PreferencesServer;
 use proto::v1::task_commands_server::TaskCommandsServer;
 use proto::v1::task_queries_server::TaskQueriesServer;
 use query_api::{
-    AdminService, CalendarQueryService, FocusQueryService, HistoryService, ReadYourWrites,
-    TaskQueryService,
+    AdminService, CalendarQueryService, FinanceQueryService, FocusQueryService, HistoryService,
+    ReadYourWrites, TaskQueryService,
 };
 use std::collections::HashMap;
 use store::{AggregateStore, SnapshotPolicy, Store};
@@ -49,6 +54,10 @@ pub struct ApiServices {
     pub calendar_commands: CalendarCommandService,
     /// Calendar pillar queries.
     pub calendar_queries: CalendarQueryService,
+    /// Finance pillar commands.
+    pub finance_commands: FinanceCommandService,
+    /// Finance pillar queries.
+    pub finance_queries: FinanceQueryService,
     /// History and EventStream (the log itself).
     pub history: HistoryService,
     /// Projection status and rebuilds.
@@ -106,6 +115,20 @@ impl ApiServices {
                 models.clone(),
                 ReadYourWrites::new(freshness_of("calendar_events"), consistency_wait),
             ),
+            finance_commands: FinanceCommandService::new(
+                AggregateStore::<Account, _>::new(store.clone())
+                    .with_snapshots(snapshot(Account::TYPE)),
+                AggregateStore::<Budget, _>::new(store.clone())
+                    .with_snapshots(snapshot(Budget::TYPE)),
+                AggregateStore::<UserPreferences, _>::new(store.clone())
+                    .with_snapshots(snapshot(UserPreferences::TYPE)),
+            ),
+            finance_queries: FinanceQueryService::new(
+                models.clone(),
+                ReadYourWrites::new(freshness_of("finance_accounts"), consistency_wait),
+                ReadYourWrites::new(freshness_of("finance_monthly"), consistency_wait),
+                ReadYourWrites::new(freshness_of("finance_daily"), consistency_wait),
+            ),
             history: HistoryService::new(store.clone()),
             admin: AdminService::new(models),
         }
@@ -133,6 +156,12 @@ impl ApiServices {
             .await;
         health
             .set_serving::<CalendarQueriesServer<CalendarQueryService>>()
+            .await;
+        health
+            .set_serving::<FinanceCommandsServer<FinanceCommandService>>()
+            .await;
+        health
+            .set_serving::<FinanceQueriesServer<FinanceQueryService>>()
             .await;
         health.set_serving::<HistoryServer<HistoryService>>().await;
         health
@@ -166,6 +195,14 @@ impl ApiServices {
             ))
             .add_service(CalendarQueriesServer::with_interceptor(
                 self.calendar_queries,
+                auth.clone(),
+            ))
+            .add_service(FinanceCommandsServer::with_interceptor(
+                self.finance_commands,
+                auth.clone(),
+            ))
+            .add_service(FinanceQueriesServer::with_interceptor(
+                self.finance_queries,
                 auth.clone(),
             ))
             .add_service(HistoryServer::with_interceptor(

@@ -59,6 +59,7 @@
 pub mod calendar;
 mod codec;
 mod error;
+pub mod finance;
 pub mod focus;
 mod handler;
 mod metadata;
