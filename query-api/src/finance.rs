@@ -63,8 +63,10 @@ impl FinanceQueryService {
     }
 }
 
-/// The wire form of an amount in `currency`.
+/// The wire form of an amount in `currency`, with exactly its minor units (`0.00` USD).
 pub fn money_to_wire(amount: Decimal, currency: Currency) -> Money {
+    let mut amount = amount;
+    amount.rescale(currency.minor_units());
     Money {
         amount: amount.to_string(),
         currency: currency.code().to_string(),
