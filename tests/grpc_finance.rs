@@ -195,7 +195,10 @@ async fn open_record_and_balance(backend: Backend) {
     let salary = record(&mut c, pay.clone()).await;
     let again = record(&mut c, pay).await;
     assert!(again.ack.as_ref().unwrap().duplicate);
-    assert_eq!(again.transaction_id, salary.transaction_id, "the first answer");
+    assert_eq!(
+        again.transaction_id, salary.transaction_id,
+        "the first answer"
+    );
 
     let a = account(&mut q, &acc, &token(&salary)).await;
     assert_eq!(amount_of(&a.balance), "137.70");
@@ -210,7 +213,10 @@ async fn open_record_and_balance(backend: Backend) {
         .collect();
     assert_eq!(
         ids,
-        [salary.transaction_id.as_str(), coffee.transaction_id.as_str()],
+        [
+            salary.transaction_id.as_str(),
+            coffee.transaction_id.as_str()
+        ],
         "newest first"
     );
     assert_eq!(amount_of(&listed.transactions[1].amount), "-12.30");
@@ -321,7 +327,11 @@ async fn bad_money_names_the_field_and_writes_nothing(backend: Backend) {
     let acc = open(&mut c, "USD", "0").await;
     let first = record(&mut c, spend(&acc, "-1.00", "Kiosk", utc(2026, 3, 2, 9))).await;
     let cases = [
-        (spend(&acc, "-12.345", "Coffee", utc(2026, 3, 2, 9)), "amount", "USD has 2 decimals, got 3"),
+        (
+            spend(&acc, "-12.345", "Coffee", utc(2026, 3, 2, 9)),
+            "amount",
+            "USD has 2 decimals, got 3",
+        ),
         (
             RecordTransactionRequest {
                 amount: money("-12.34", "XYZ"),
@@ -338,8 +348,16 @@ async fn bad_money_names_the_field_and_writes_nothing(backend: Backend) {
             "currency",
             "the account is in USD",
         ),
-        (spend(&acc, "12,34", "Coffee", utc(2026, 3, 2, 9)), "amount", "decimal"),
-        (spend(&acc, "1e3", "Coffee", utc(2026, 3, 2, 9)), "amount", "decimal"),
+        (
+            spend(&acc, "12,34", "Coffee", utc(2026, 3, 2, 9)),
+            "amount",
+            "decimal",
+        ),
+        (
+            spend(&acc, "1e3", "Coffee", utc(2026, 3, 2, 9)),
+            "amount",
+            "decimal",
+        ),
         (
             RecordTransactionRequest {
                 amount: None,
@@ -348,7 +366,11 @@ async fn bad_money_names_the_field_and_writes_nothing(backend: Backend) {
             "amount",
             "required",
         ),
-        (spend(&acc, "-1", " ", utc(2026, 3, 2, 9)), "payee", "required"),
+        (
+            spend(&acc, "-1", " ", utc(2026, 3, 2, 9)),
+            "payee",
+            "required",
+        ),
     ];
     for (request, field, needle) in cases {
         let err = c.record_transaction(request).await.expect_err("refused");
@@ -379,7 +401,10 @@ async fn bad_money_names_the_field_and_writes_nothing(backend: Backend) {
         .into_inner();
     assert_eq!(listed.accounts.len(), 1, "the refused opens wrote nothing");
     let versions = last.ack.as_ref().unwrap().version;
-    assert_eq!(versions, 3, "opened + two transactions: refused commands appended nothing");
+    assert_eq!(
+        versions, 3,
+        "opened + two transactions: refused commands appended nothing"
+    );
     server.stop().await;
 }
 
@@ -415,7 +440,9 @@ async fn import_twice_adds_nothing_the_second_time(backend: Backend) {
         .collect();
     assert_eq!(rejected, [(6, "amount"), (7, "amount")]);
     assert!(
-        first.rejected[0].reason.contains("USD has 2 decimals, got 3"),
+        first.rejected[0]
+            .reason
+            .contains("USD has 2 decimals, got 3"),
         "{:?}",
         first.rejected[0]
     );
@@ -430,10 +457,22 @@ async fn import_twice_adds_nothing_the_second_time(backend: Backend) {
     assert!(second.transaction_ids.is_empty());
     let lines: Vec<u64> = second.duplicates.iter().map(|d| d.line).collect();
     assert_eq!(lines, [2, 3, 4, 5, 8]);
-    assert_eq!(second.duplicates[0].transaction_id, first.transaction_ids[0]);
-    assert!(second.duplicates[0].reason.contains("TX-1001"), "{:?}", second.duplicates[0]);
+    assert_eq!(
+        second.duplicates[0].transaction_id,
+        first.transaction_ids[0]
+    );
+    assert!(
+        second.duplicates[0].reason.contains("TX-1001"),
+        "{:?}",
+        second.duplicates[0]
+    );
     assert_eq!(second.rejected.len(), 2);
-    let a = account(&mut q, &acc, &second.ack.as_ref().unwrap().consistency_token).await;
+    let a = account(
+        &mut q,
+        &acc,
+        &second.ack.as_ref().unwrap().consistency_token,
+    )
+    .await;
     assert_eq!((a.transaction_count, amount_of(&a.balance)), (5, "1458.80"));
 
     // a file-level problem is one INVALID_ARGUMENT naming the mapping field
@@ -477,9 +516,21 @@ async fn monthly_spending_against_budget_with_carry_over(backend: Backend) {
         .await
         .expect("SetBudget");
     }
-    record(&mut c, spend(&acc, "-30.00", "Market", utc(2026, 1, 15, 12))).await;
-    record(&mut c, spend(&acc, "5.00", "Market refund", utc(2026, 1, 20, 12))).await;
-    record(&mut c, spend(&acc, "-50.00", "Market", utc(2026, 2, 10, 12))).await;
+    record(
+        &mut c,
+        spend(&acc, "-30.00", "Market", utc(2026, 1, 15, 12)),
+    )
+    .await;
+    record(
+        &mut c,
+        spend(&acc, "5.00", "Market refund", utc(2026, 1, 20, 12)),
+    )
+    .await;
+    record(
+        &mut c,
+        spend(&acc, "-50.00", "Market", utc(2026, 2, 10, 12)),
+    )
+    .await;
     let fun = RecordTransactionRequest {
         category: "fun".into(),
         ..spend(&acc, "-20.00", "Cinema", utc(2026, 2, 11, 12))
@@ -506,7 +557,11 @@ async fn monthly_spending_against_budget_with_carry_over(backend: Backend) {
     assert_eq!(amount_of(&food.remaining), "125.00");
     let fun = category(&feb.categories, "fun");
     assert!(fun.budget.is_none());
-    assert_eq!(amount_of(&fun.remaining), "-20.00", "no budget: over by the spending");
+    assert_eq!(
+        amount_of(&fun.remaining),
+        "-20.00",
+        "no budget: over by the spending"
+    );
 
     let jan = q
         .get_monthly_spending(GetMonthlySpendingRequest {
@@ -518,10 +573,18 @@ async fn monthly_spending_against_budget_with_carry_over(backend: Backend) {
         .into_inner();
     let food = category(&jan.categories, "food");
     assert_eq!(
-        (amount_of(&food.outflow), amount_of(&food.inflow), amount_of(&food.spent)),
+        (
+            amount_of(&food.outflow),
+            amount_of(&food.inflow),
+            amount_of(&food.spent)
+        ),
         ("30.00", "5.00", "25.00")
     );
-    assert_eq!(amount_of(&food.carried_in), "0.00", "no carry_over in January");
+    assert_eq!(
+        amount_of(&food.carried_in),
+        "0.00",
+        "no carry_over in January"
+    );
     let err = q
         .get_monthly_spending(GetMonthlySpendingRequest {
             month: "2026-1".into(),
@@ -551,7 +614,11 @@ async fn daily_rollup_in_the_users_zone(backend: Backend) {
     let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let acc = open(&mut c, "USD", "0").await;
     // 2026-03-10 02:00 UTC = 2026-03-09 22:00 EDT
-    record(&mut c, spend(&acc, "-7.25", "Late dinner", utc(2026, 3, 10, 2))).await;
+    record(
+        &mut c,
+        spend(&acc, "-7.25", "Late dinner", utc(2026, 3, 10, 2)),
+    )
+    .await;
     let noon = record(&mut c, spend(&acc, "-2.75", "Coffee", utc(2026, 3, 10, 16))).await;
     let day = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
     let rollup = q
@@ -668,7 +735,10 @@ async fn other_users_account_is_not_found(backend: Backend) {
         .into_inner();
     assert!(listed.accounts.is_empty());
     let mine = account(&mut aq, &acc, &token(&tx)).await;
-    assert_eq!((mine.transaction_count, amount_of(&mine.balance)), (1, "9.00"));
+    assert_eq!(
+        (mine.transaction_count, amount_of(&mine.balance)),
+        (1, "9.00")
+    );
     server.stop().await;
 }
 

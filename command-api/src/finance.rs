@@ -322,8 +322,12 @@ impl FinanceCommands for FinanceCommandService {
         let r = request.into_inner();
         let account_id = parse_uuid_field("account_id", &r.account_id)?;
         let transaction_id = parse_uuid_field("transaction_id", &r.transaction_id)?;
-        self.run(context, account_id, AccountCommand::Delete { transaction_id })
-            .await
+        self.run(
+            context,
+            account_id,
+            AccountCommand::Delete { transaction_id },
+        )
+        .await
     }
 
     async fn set_budget(
@@ -464,7 +468,10 @@ mod tests {
             }),
         )
         .unwrap();
-        assert_eq!((amount.to_string(), currency.as_str()), ("-12.30".into(), "USD"));
+        assert_eq!(
+            (amount.to_string(), currency.as_str()),
+            ("-12.30".into(), "USD")
+        );
     }
 
     #[test]

@@ -97,7 +97,10 @@ mod tests {
         flows.apply(&change(vec![], vec![alloc("food", "-10.00")]));
         flows.apply(&change(vec![], vec![alloc("food", "2.50")]));
         let food = flows.get(usd, "food").unwrap();
-        assert_eq!((food.outflow.to_string(), food.spent().to_string()), ("10.00".into(), "7.50".into()));
+        assert_eq!(
+            (food.outflow.to_string(), food.spent().to_string()),
+            ("10.00".into(), "7.50".into())
+        );
         // split the 10.00 into food 6 + home 4
         flows.apply(&change(
             vec![alloc("food", "-10.00")],

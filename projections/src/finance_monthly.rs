@@ -136,7 +136,13 @@ impl FinanceMonthly {
             row_id: String::new(),
         };
         let page = rows
-            .list_rows(&FinanceMonthly, user_id, &[group], Some(&cursor), months.len())
+            .list_rows(
+                &FinanceMonthly,
+                user_id,
+                &[group],
+                Some(&cursor),
+                months.len(),
+            )
             .await?;
         page.into_iter()
             .filter(|r| r.sort_key <= *last)
@@ -246,8 +252,10 @@ impl Projection for FinanceMonthly {
         match event.aggregate_type.as_str() {
             Account::TYPE => match occurred_at(event) {
                 Some(at) => {
-                    let months: BTreeSet<String> =
-                        daily::candidate_days(at).into_iter().map(month_id).collect();
+                    let months: BTreeSet<String> = daily::candidate_days(at)
+                        .into_iter()
+                        .map(month_id)
+                        .collect();
                     let mut keys = vec![UserClock::key(user)];
                     keys.extend(months.iter().map(|m| month_key(user, MONTH, m)));
                     keys
@@ -412,7 +420,11 @@ mod tests {
         ]);
         let spends = BTreeMap::from([spend("2026-01", "10")]);
         let report = compute_report(&ms, &spends, &budgets);
-        assert_eq!(report[0].carried_in, Decimal::ZERO, "February had no budget");
+        assert_eq!(
+            report[0].carried_in,
+            Decimal::ZERO,
+            "February had no budget"
+        );
 
         let budgets = BTreeMap::from([
             budget("2026-02", "100", false),

@@ -18,10 +18,9 @@ use projections::finance_monthly::{FinanceMonthly, MonthLine};
 use proto::v1::finance_queries_server::FinanceQueries;
 use proto::v1::{
     CategorySpending, FinanceAccount, FinanceCategoryFlow, FinanceDailyRollup, FinanceDay,
-    FinanceTransaction, GetAccountRequest, GetFinanceDailyRollupRequest,
-    GetMonthlySpendingRequest, ListAccountsRequest, ListAccountsResponse,
-    ListTransactionsRequest, ListTransactionsResponse, Money, MonthlySpending,
-    TransactionSplitPart,
+    FinanceTransaction, GetAccountRequest, GetFinanceDailyRollupRequest, GetMonthlySpendingRequest,
+    ListAccountsRequest, ListAccountsResponse, ListTransactionsRequest, ListTransactionsResponse,
+    Money, MonthlySpending, TransactionSplitPart,
 };
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
@@ -213,10 +212,7 @@ impl FinanceQueries for FinanceQueryService {
         .await
         .map_err(read_error)?;
         Ok(Response::new(ListTransactionsResponse {
-            transactions: transactions
-                .into_iter()
-                .map(transaction_to_proto)
-                .collect(),
+            transactions: transactions.into_iter().map(transaction_to_proto).collect(),
             next_page_token: next.as_ref().map(encode_cursor).unwrap_or_default(),
         }))
     }

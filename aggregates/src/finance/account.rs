@@ -344,14 +344,15 @@ pub struct AllocationChange {
 impl AccountEvent {
     /// The category change of a transaction event (None for the account's own events).
     pub fn allocation_change(&self) -> Option<AllocationChange> {
-        let change = |occurred_at: &DateTime<Utc>, currency: &Currency, before: &[Allocation], after| {
-            Some(AllocationChange {
-                occurred_at: *occurred_at,
-                currency: *currency,
-                before: before.to_vec(),
-                after,
-            })
-        };
+        let change =
+            |occurred_at: &DateTime<Utc>, currency: &Currency, before: &[Allocation], after| {
+                Some(AllocationChange {
+                    occurred_at: *occurred_at,
+                    currency: *currency,
+                    before: before.to_vec(),
+                    after,
+                })
+            };
         match self {
             AccountEvent::AccountTransactionRecorded {
                 amount,
@@ -559,7 +560,10 @@ impl Account {
                 opening_balance,
             } => {
                 if account_id.is_nil() {
-                    return Err(DomainError::invalid("account_id", "must not be the nil UUID"));
+                    return Err(DomainError::invalid(
+                        "account_id",
+                        "must not be the nil UUID",
+                    ));
                 }
                 let name = text("name", &name, NAME_MAX_CHARS)?;
                 if name.is_empty() {
@@ -774,8 +778,13 @@ impl Account {
                 },
             };
             let checked = in_minor_units("amount", row.amount, currency).and_then(|amount| {
-                Fields::check(&row.payee, &row.category, &row.note, row.external_id.as_deref())
-                    .map(|f| (amount, f))
+                Fields::check(
+                    &row.payee,
+                    &row.category,
+                    &row.note,
+                    row.external_id.as_deref(),
+                )
+                .map(|f| (amount, f))
             });
             let (amount, fields) = match checked {
                 Ok(ok) => ok,
@@ -800,12 +809,15 @@ impl Account {
                     continue;
                 }
             }
+            // two rows with distinct ids of the same source are two transactions
+            let bank_says_distinct = |t: &TransactionState| {
+                fields.external_id.is_some()
+                    && t.external.as_ref().is_some_and(|(s, _)| *s == source)
+            };
             let fuzzy = by_amount.get(&amount).and_then(|candidates| {
                 candidates.iter().find(|(id, t)| {
                     !consumed.contains(id)
-                        // two rows with distinct ids of the same source are two transactions
-                        && !(fields.external_id.is_some()
-                            && t.external.as_ref().is_some_and(|(s, _)| *s == source))
+                        && !bank_says_distinct(t)
                         && within_window(date(t.occurred_at), date(row.occurred_at))
                         && similar_payees(&t.payee, &fields.payee)
                 })
@@ -944,21 +956,24 @@ fn split_parts(
     if parts.len() < 2 || parts.len() > MAX_SPLIT_PARTS {
         return Err(DomainError::invalid(
             "parts",
-            format!("a split has 2 to {MAX_SPLIT_PARTS} parts, got {}", parts.len()),
+            format!(
+                "a split has 2 to {MAX_SPLIT_PARTS} parts, got {}",
+                parts.len()
+            ),
         ));
     }
     let mut checked = Vec::with_capacity(parts.len());
     for (i, part) in parts.into_iter().enumerate() {
-        let amount = in_minor_units("parts.amount", part.amount, currency)
-            .map_err(|e| prefix(e, i))?;
+        let amount =
+            in_minor_units("parts.amount", part.amount, currency).map_err(|e| prefix(e, i))?;
         if amount.is_zero() {
             return Err(DomainError::invalid(
                 "parts.amount",
                 format!("part {i}: must not be zero"),
             ));
         }
-        let category = text("parts.category", &part.category, CATEGORY_MAX_CHARS)
-            .map_err(|e| prefix(e, i))?;
+        let category =
+            text("parts.category", &part.category, CATEGORY_MAX_CHARS).map_err(|e| prefix(e, i))?;
         if category.is_empty() {
             return Err(DomainError::invalid(
                 "parts.category",
@@ -1131,8 +1146,14 @@ mod tests {
             currency: currency.into(),
             opening_balance: dec(balance),
         };
-        assert_eq!(field(refused(vec![], ALICE, open("a", "XYZ", "0"))), "currency");
-        assert_eq!(field(refused(vec![], ALICE, open("a", "", "0"))), "currency");
+        assert_eq!(
+            field(refused(vec![], ALICE, open("a", "XYZ", "0"))),
+            "currency"
+        );
+        assert_eq!(
+            field(refused(vec![], ALICE, open("a", "", "0"))),
+            "currency"
+        );
         assert_eq!(
             field(refused(vec![], ALICE, open("a", "JPY", "1.5"))),
             "opening_balance"
@@ -1151,13 +1172,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok, [recorded(T1, "-3.50", "Coffee", day(2))]);
-        assert!(matches!(&ok[0], AccountEvent::AccountTransactionRecorded { amount, .. } if amount.to_string() == "-3.50"));
+        assert!(
+            matches!(&ok[0], AccountEvent::AccountTransactionRecorded { amount, .. } if amount.to_string() == "-3.50")
+        );
         let err = refused(
             given.clone(),
             ALICE,
             AccountCommand::Record(new_tx(T1, "-3.505", "Coffee", day(2))),
         );
-        assert!(err.to_string().contains("USD has 2 decimals, got 3"), "{err}");
+        assert!(
+            err.to_string().contains("USD has 2 decimals, got 3"),
+            "{err}"
+        );
         assert_eq!(field(err), "amount");
         let foreign = NewTransaction {
             currency: "EUR".into(),
@@ -1170,9 +1196,19 @@ mod tests {
             currency: "ABC".into(),
             ..new_tx(T1, "-3.50", "Coffee", day(2))
         };
-        assert_eq!(field(refused(given.clone(), ALICE, AccountCommand::Record(unknown))), "currency");
+        assert_eq!(
+            field(refused(
+                given.clone(),
+                ALICE,
+                AccountCommand::Record(unknown)
+            )),
+            "currency"
+        );
         let no_payee = new_tx(T1, "-1", " ", day(2));
-        assert_eq!(field(refused(given, ALICE, AccountCommand::Record(no_payee))), "payee");
+        assert_eq!(
+            field(refused(given, ALICE, AccountCommand::Record(no_payee))),
+            "payee"
+        );
     }
 
     #[test]
@@ -1191,7 +1227,11 @@ mod tests {
         };
         let events = run(given.clone(), ALICE, AccountCommand::Record(with_ext(T2))).unwrap();
         let given = [given, events].concat();
-        let err = refused(given.clone(), ALICE, AccountCommand::Record(with_ext(Uuid::from_u128(9))));
+        let err = refused(
+            given.clone(),
+            ALICE,
+            AccountCommand::Record(with_ext(Uuid::from_u128(9))),
+        );
         assert_eq!(
             err,
             DomainError::AlreadyExists {
@@ -1199,10 +1239,21 @@ mod tests {
                 id: T2.to_string()
             }
         );
-        let err = refused(given, BOB, AccountCommand::Record(new_tx(T2, "-1", "A", day(2))));
+        let err = refused(
+            given,
+            BOB,
+            AccountCommand::Record(new_tx(T2, "-1", "A", day(2))),
+        );
         assert!(matches!(err, DomainError::NotFound { .. }), "{err:?}");
-        let err = refused(vec![], ALICE, AccountCommand::Record(new_tx(T2, "-1", "A", day(2))));
-        assert!(matches!(err, DomainError::NotFound { .. }), "not opened: {err:?}");
+        let err = refused(
+            vec![],
+            ALICE,
+            AccountCommand::Record(new_tx(T2, "-1", "A", day(2))),
+        );
+        assert!(
+            matches!(err, DomainError::NotFound { .. }),
+            "not opened: {err:?}"
+        );
     }
 
     #[test]
@@ -1235,7 +1286,11 @@ mod tests {
             transaction_id: T1,
             category: "food".into(),
         };
-        assert_eq!(run(given, ALICE, same).unwrap(), [], "unchanged: nothing recorded");
+        assert_eq!(
+            run(given, ALICE, same).unwrap(),
+            [],
+            "unchanged: nothing recorded"
+        );
     }
 
     #[test]
@@ -1311,7 +1366,10 @@ mod tests {
         let cases = [
             (vec![part("-10", "home")], "parts"),
             (vec![part("-6", "home"), part("-3.99", "food")], "parts"),
-            (vec![part("-6", "home"), part("-4.001", "food")], "parts.amount"),
+            (
+                vec![part("-6", "home"), part("-4.001", "food")],
+                "parts.amount",
+            ),
             (vec![part("-10", "home"), part("0", "food")], "parts.amount"),
             (vec![part("-6", "home"), part("-4", " ")], "parts.category"),
         ];
@@ -1328,7 +1386,10 @@ mod tests {
                 category: "x".into(),
             },
         );
-        assert!(matches!(&err, DomainError::Rejected(m) if m.contains("split")), "{err:?}");
+        assert!(
+            matches!(&err, DomainError::Rejected(m) if m.contains("split")),
+            "{err:?}"
+        );
         let account = fold(given);
         let allocations = account.transaction(T1).unwrap().allocations();
         assert_eq!(allocations.len(), 2);
@@ -1370,7 +1431,10 @@ mod tests {
         .unwrap()
     }
 
-    fn report(events: &[AccountEvent]) -> (u32, Vec<(u64, Uuid)>, Vec<(u64, String)>) {
+    /// Added, duplicates (line, matched transaction), rejected (line, field).
+    type Report = (u32, Vec<(u64, Uuid)>, Vec<(u64, String)>);
+
+    fn report(events: &[AccountEvent]) -> Report {
         match events.last() {
             Some(AccountEvent::AccountCsvImported {
                 added,
@@ -1379,7 +1443,10 @@ mod tests {
                 ..
             }) => (
                 *added,
-                duplicates.iter().map(|d| (d.line, d.transaction_id)).collect(),
+                duplicates
+                    .iter()
+                    .map(|d| (d.line, d.transaction_id))
+                    .collect(),
                 rejected.iter().map(|r| (r.line, r.field.clone())).collect(),
             ),
             other => panic!("no report: {other:?}"),
@@ -1421,14 +1488,33 @@ mod tests {
         };
         let is_dup = |text: String| !report(&import(given.clone(), &text)).1.is_empty();
         assert!(is_dup(row("2026-03-10", "Starbucks Seattle", "-3.50")));
-        assert!(is_dup(row("2026-03-12", "Starbucks", "-3.5")), "2 days after");
-        assert!(is_dup(row("2026-03-08", "Starbucks", "-3.50")), "2 days before");
-        assert!(!is_dup(row("2026-03-13", "Starbucks", "-3.50")), "3 days after");
-        assert!(!is_dup(row("2026-03-07", "Starbucks", "-3.50")), "3 days before");
-        assert!(!is_dup(row("2026-03-10", "Starbucks", "-3.51")), "another amount");
-        assert!(!is_dup(row("2026-03-10", "Shell", "-3.50")), "another payee");
+        assert!(
+            is_dup(row("2026-03-12", "Starbucks", "-3.5")),
+            "2 days after"
+        );
+        assert!(
+            is_dup(row("2026-03-08", "Starbucks", "-3.50")),
+            "2 days before"
+        );
+        assert!(
+            !is_dup(row("2026-03-13", "Starbucks", "-3.50")),
+            "3 days after"
+        );
+        assert!(
+            !is_dup(row("2026-03-07", "Starbucks", "-3.50")),
+            "3 days before"
+        );
+        assert!(
+            !is_dup(row("2026-03-10", "Starbucks", "-3.51")),
+            "another amount"
+        );
+        assert!(
+            !is_dup(row("2026-03-10", "Shell", "-3.50")),
+            "another payee"
+        );
         // one existing transaction absorbs one row: the second coffee is new
-        let two = "date,payee,amount,id\n2026-03-10,Starbucks,-3.50,\n2026-03-10,Starbucks,-3.50,\n";
+        let two =
+            "date,payee,amount,id\n2026-03-10,Starbucks,-3.50,\n2026-03-10,Starbucks,-3.50,\n";
         let (added, dups, _) = report(&import(given.clone(), two));
         assert_eq!((added, dups.len()), (1, 1));
         // a deleted transaction is not a fuzzy match

@@ -267,9 +267,14 @@ impl<'a> LineCounter<'a> {
     }
 
     fn line_at(&mut self, byte: u64) -> u64 {
-        let end = usize::try_from(byte).unwrap_or(usize::MAX).min(self.text.len());
+        let end = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
         if end > self.offset {
-            let newlines = self.text[self.offset..end].iter().filter(|b| **b == b'\n').count();
+            let newlines = self.text[self.offset..end]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
             self.line += newlines as u64;
             self.offset = end;
         }
@@ -306,7 +311,10 @@ fn read_row(
     let occurred_at = parse_time(date, &mapping.date_format, tz).ok_or_else(|| {
         (
             "date",
-            format!("{date:?} does not match the date format {:?}", mapping.date_format),
+            format!(
+                "{date:?} does not match the date format {:?}",
+                mapping.date_format
+            ),
         )
     })?;
     let mut amount = match columns.amount {
@@ -338,7 +346,9 @@ fn read_row(
         category: optional("category", columns.category)?
             .unwrap_or_default()
             .to_string(),
-        note: optional("note", columns.note)?.unwrap_or_default().to_string(),
+        note: optional("note", columns.note)?
+            .unwrap_or_default()
+            .to_string(),
         external_id: optional("external_id", columns.external_id)?
             .filter(|s| !s.is_empty())
             .map(str::to_string),
@@ -462,9 +472,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(parsed.rows.len(), 2);
-        assert_eq!(parsed.rows[0].amount.to_string(), "-950.00", "outflow is money out");
+        assert_eq!(
+            parsed.rows[0].amount.to_string(),
+            "-950.00",
+            "outflow is money out"
+        );
         assert_eq!(parsed.rows[0].category, "housing");
-        assert_eq!(parsed.rows[0].occurred_at, noon(2026, 3, 2, Tz::Europe__Paris));
+        assert_eq!(
+            parsed.rows[0].occurred_at,
+            noon(2026, 3, 2, Tz::Europe__Paris)
+        );
         assert_eq!(parsed.rows[1].amount.to_string(), "12.5");
         let lines: Vec<(u64, &str)> = parsed
             .rejected
@@ -518,7 +535,11 @@ mod tests {
             .map(|r| (r.line, r.field.as_str()))
             .collect();
         assert_eq!(rejected, [(4, "date"), (5, "amount"), (6, "amount")]);
-        assert!(parsed.rejected[0].reason.contains("2026-13-40"), "{:?}", parsed.rejected[0]);
+        assert!(
+            parsed.rejected[0].reason.contains("2026-13-40"),
+            "{:?}",
+            parsed.rejected[0]
+        );
     }
 
     #[test]
@@ -528,12 +549,18 @@ mod tests {
             DomainError::Invalid { field, .. } => field,
             other => panic!("{other:?}"),
         };
-        assert_eq!(field(parse(text, &mapping(), Tz::UTC).unwrap_err()), "mapping.external_id");
+        assert_eq!(
+            field(parse(text, &mapping(), Tz::UTC).unwrap_err()),
+            "mapping.external_id"
+        );
         let no_header = CsvMapping {
             has_header: false,
             ..mapping()
         };
-        assert_eq!(field(parse(text, &no_header, Tz::UTC).unwrap_err()), "mapping.date");
+        assert_eq!(
+            field(parse(text, &no_header, Tz::UTC).unwrap_err()),
+            "mapping.date"
+        );
         assert_eq!(field(parse("", &mapping(), Tz::UTC).unwrap_err()), "csv");
         let big = "x".repeat(MAX_CSV_BYTES + 1);
         assert_eq!(field(parse(&big, &mapping(), Tz::UTC).unwrap_err()), "csv");
@@ -541,7 +568,10 @@ mod tests {
             delimiter: b'"',
             ..mapping()
         };
-        assert_eq!(field(parse(text, &bad_delimiter, Tz::UTC).unwrap_err()), "mapping.delimiter");
+        assert_eq!(
+            field(parse(text, &bad_delimiter, Tz::UTC).unwrap_err()),
+            "mapping.delimiter"
+        );
     }
 
     #[test]

@@ -61,7 +61,10 @@ mod tests {
 
     #[test]
     fn payees_are_normalised_before_comparison() {
-        assert_eq!(normalize_payee("AMAZON.COM*2K4 Mktp"), "amazon com 2k4 mktp");
+        assert_eq!(
+            normalize_payee("AMAZON.COM*2K4 Mktp"),
+            "amazon com 2k4 mktp"
+        );
         assert_eq!(normalize_payee("1234 5678"), "");
         assert!(similar_payees("Café Central", "CAFÉ CENTRAL 0042"));
         assert!(similar_payees("Amazon", "Amazon Prime"));

@@ -124,7 +124,8 @@ pub fn parse_decimal(field: &'static str, text: &str) -> Result<Decimal, DomainE
     if int.trim_start_matches('0').len() > 15 {
         return Err(too_large(field));
     }
-    let value = Decimal::from_str_exact(text.strip_prefix('+').unwrap_or(text)).map_err(|_| bad())?;
+    let value =
+        Decimal::from_str_exact(text.strip_prefix('+').unwrap_or(text)).map_err(|_| bad())?;
     if value.abs() >= Decimal::from(MAX_ABS_AMOUNT) {
         return Err(too_large(field));
     }
@@ -159,7 +160,11 @@ pub struct Money {
 
 impl Money {
     /// `amount` in `currency`, checked against its minor units (errors name `field`).
-    pub fn new(field: &'static str, amount: Decimal, currency: Currency) -> Result<Self, DomainError> {
+    pub fn new(
+        field: &'static str,
+        amount: Decimal,
+        currency: Currency,
+    ) -> Result<Self, DomainError> {
         Ok(Self {
             amount: in_minor_units(field, amount, currency)?,
             currency,
@@ -167,7 +172,11 @@ impl Money {
     }
 
     /// Parses `amount` (see [`parse_decimal`]) in `currency`; errors name `field`.
-    pub fn parse(field: &'static str, amount: &str, currency: Currency) -> Result<Self, DomainError> {
+    pub fn parse(
+        field: &'static str,
+        amount: &str,
+        currency: Currency,
+    ) -> Result<Self, DomainError> {
         Self::new(field, parse_decimal(field, amount)?, currency)
     }
 
@@ -260,11 +269,17 @@ mod tests {
             "trailing zeros are not decimals"
         );
         let err = Money::parse("amount", "12.345", cur("USD")).unwrap_err();
-        assert!(err.to_string().contains("USD has 2 decimals, got 3"), "{err}");
+        assert!(
+            err.to_string().contains("USD has 2 decimals, got 3"),
+            "{err}"
+        );
         assert_eq!(field_of(err), "amount");
         assert!(Money::parse("amount", "100", cur("JPY")).is_ok());
         let err = Money::parse("amount", "100.5", cur("JPY")).unwrap_err();
-        assert!(err.to_string().contains("JPY has 0 decimals, got 1"), "{err}");
+        assert!(
+            err.to_string().contains("JPY has 0 decimals, got 1"),
+            "{err}"
+        );
         assert_eq!(
             Money::parse("amount", "-1.005", cur("BHD"))
                 .unwrap()
@@ -281,10 +296,25 @@ mod tests {
             assert!(parse_decimal("amount", good).is_ok(), "{good}");
         }
         for bad in [
-            "", "-", ".5", "5.", "1e3", "1,000", "1_000", " 5", "NaN", "--1", "0x10",
-            "1000000000000000", "99999999999999999999999",
+            "",
+            "-",
+            ".5",
+            "5.",
+            "1e3",
+            "1,000",
+            "1_000",
+            " 5",
+            "NaN",
+            "--1",
+            "0x10",
+            "1000000000000000",
+            "99999999999999999999999",
         ] {
-            assert_eq!(field_of(parse_decimal("amount", bad).unwrap_err()), "amount", "{bad:?}");
+            assert_eq!(
+                field_of(parse_decimal("amount", bad).unwrap_err()),
+                "amount",
+                "{bad:?}"
+            );
         }
     }
 
@@ -292,7 +322,10 @@ mod tests {
     fn money_serializes_the_amount_as_a_string() {
         let m = Money::parse("amount", "-4.5", cur("EUR")).unwrap();
         let json = serde_json::to_value(m).unwrap();
-        assert_eq!(json, serde_json::json!({"amount": "-4.50", "currency": "EUR"}));
+        assert_eq!(
+            json,
+            serde_json::json!({"amount": "-4.50", "currency": "EUR"})
+        );
         let back: Money = serde_json::from_value(json).unwrap();
         assert_eq!(back, m);
         assert_eq!(Money::zero(cur("USD")).amount().to_string(), "0.00");
