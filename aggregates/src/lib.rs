@@ -21,6 +21,7 @@ pub use issued::Issued;
 ///
 /// ```
 /// assert_eq!(aggregates::pillar_of("task"), "tasks");
+/// assert_eq!(aggregates::pillar_of("account"), "finance");
 /// ```
 pub fn pillar_of(aggregate_type: &str) -> &str {
     match aggregate_type {

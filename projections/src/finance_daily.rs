@@ -4,7 +4,9 @@
 //! The day is the local day of the transaction's time (`occurred_at`, not when it was
 //! recorded) in the user's clock ([`UserClock`]: preferences time zone and day start), kept from
 //! the `preferences` events like `focus_daily` (see [`crate::daily`]). Recategorizing,
-//! splitting and deleting move the money of that same day ([`CategoryFlows`]).
+//! splitting and deleting move the money of that same day ([`CategoryFlows`]), found with the
+//! clock as it is when they are folded: like every rollup here, a zone changed in between does
+//! not re-bucket (the moved money then leaves the day the new clock names).
 
 use std::collections::BTreeMap;
 
