@@ -5,13 +5,67 @@
 //! their difference (`outflow - inflow`), so a refund in a category lowers its spending.
 //! Transaction events are folded through their `AllocationChange` (the allocations removed and
 //! added), so recategorizing, splitting and deleting move money between categories exactly.
+//!
+//! Each rollup also remembers the local day it put a transaction in ([`TransactionDay`], one
+//! small row per live transaction), so a later recategorize, split or delete moves the money of
+//! that same day even when the user's time zone or day start changed in between.
 
 use std::collections::BTreeMap;
 
 use aggregates::finance::account::{Allocation, AllocationChange};
 use aggregates::finance::money::Currency;
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use store::LoggedEvent;
+use uuid::Uuid;
+
+use crate::daily::UserClock;
+use crate::{ProjectionError, Row, RowKey, RowSet};
+
+/// Row group of the per-transaction day rows.
+pub const TRANSACTION_DAY: &str = "tx";
+
+/// The local day a rollup put a transaction in (row id `tx:<transaction id>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionDay {
+    /// The local day.
+    pub day: NaiveDate,
+}
+
+impl TransactionDay {
+    /// The row key of `transaction_id`'s day.
+    pub fn key(user_id: Uuid, transaction_id: Uuid) -> RowKey {
+        RowKey::new(user_id, format!("tx:{transaction_id}"))
+    }
+
+    /// The key a transaction event touches (for a projection's `keys`).
+    pub fn key_of(event: &LoggedEvent) -> Option<RowKey> {
+        let (_, fields) = event.payload.as_object()?.iter().next()?;
+        let tx: Uuid = serde_json::from_value(fields.get("transaction_id")?.clone()).ok()?;
+        Some(Self::key(event.user_id?, tx))
+    }
+
+    /// The day of `change`'s transaction: the remembered one, else its local day on `clock`
+    /// (a first event). Remembers it, or forgets it when `change` removes the transaction.
+    pub fn settle(
+        rows: &mut RowSet,
+        key: RowKey,
+        clock: &UserClock,
+        change: &AllocationChange,
+    ) -> Result<NaiveDate, ProjectionError> {
+        let day = match rows.get(&key) {
+            Some(row) => row.decode::<Self>()?.day,
+            None => clock.day_of(change.occurred_at),
+        };
+        if change.after.is_empty() {
+            rows.delete(&key);
+        } else if rows.get(&key).is_none() {
+            rows.put(Row::new(key, TRANSACTION_DAY, "", &Self { day })?);
+        }
+        Ok(day)
+    }
+}
 
 /// Money of one currency and category.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

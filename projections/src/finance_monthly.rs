@@ -4,7 +4,8 @@
 //! Rows (besides the user's clock, see [`crate::daily`]):
 //! - one per month with transactions (group [`MONTH`], row id `month:YYYY-MM`, sort key
 //!   `YYYY-MM`): [`MonthSpend`], the month being the local month of the transaction's local day
-//!   (preferences time zone and day start), folded like `finance_daily`;
+//!   (preferences time zone and day start), folded like `finance_daily` (a transaction stays in
+//!   the month it was first put in: [`TransactionDay`]);
 //! - one per month with a budget (group [`BUDGET`], row id `budget:YYYY-MM`, sort key
 //!   `YYYY-MM`): [`MonthBudget`], the lines of the `budget` aggregate.
 //!
@@ -34,7 +35,7 @@ use uuid::Uuid;
 
 use crate::daily::{self, UserClock};
 use crate::finance_daily::occurred_at;
-use crate::finance_flows::CategoryFlows;
+use crate::finance_flows::{CategoryFlows, TransactionDay};
 use crate::{Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet};
 
 /// Row group of the monthly spending rows.
@@ -257,6 +258,7 @@ impl Projection for FinanceMonthly {
                         .map(month_id)
                         .collect();
                     let mut keys = vec![UserClock::key(user)];
+                    keys.extend(TransactionDay::key_of(event));
                     keys.extend(months.iter().map(|m| month_key(user, MONTH, m)));
                     keys
                 }
@@ -310,7 +312,9 @@ impl Projection for FinanceMonthly {
             return Ok(());
         };
         let clock = UserClock::get(rows, user)?;
-        let day = clock.day_of(change.occurred_at);
+        let tx_key = TransactionDay::key_of(event)
+            .ok_or_else(|| poison("transaction event without a transaction id".to_string()))?;
+        let day = TransactionDay::settle(rows, tx_key, &clock, &change)?;
         if !daily::candidate_days(change.occurred_at).contains(&day) {
             return Err(poison(format!(
                 "local day {day} of {} in {} is outside the loaded days",
