@@ -177,9 +177,13 @@ fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
 // ---------------------------------------------------------------------------------------------
 
 /// Open an account, record, recategorize, split and delete: the balance and the transaction
-/// list follow; a repeated command id answers with the first transaction.
+/// list (paged) follow; a repeated command id answers with the first transaction. Runs with
+/// `--snapshots account=2`, so commands load the account from snapshots along the way.
 async fn open_record_and_balance(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let snapshots = |config: &mut lifeos::ServerConfig| {
+        config.snapshots.insert("account".to_string(), 2);
+    };
+    let Some(server) = TestServer::start_with(backend, snapshots).await else {
         return;
     };
     let user = Uuid::now_v7();
@@ -220,6 +224,35 @@ async fn open_record_and_balance(backend: Backend) {
         "newest first"
     );
     assert_eq!(amount_of(&listed.transactions[1].amount), "-12.30");
+    let first_page = q
+        .list_transactions(ListTransactionsRequest {
+            account_id: acc.clone(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("first page")
+        .into_inner();
+    assert_eq!(
+        first_page.transactions[0].transaction_id,
+        salary.transaction_id
+    );
+    assert!(!first_page.next_page_token.is_empty());
+    let second_page = q
+        .list_transactions(ListTransactionsRequest {
+            account_id: acc.clone(),
+            page_size: 1,
+            page_token: first_page.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .expect("second page")
+        .into_inner();
+    assert_eq!(
+        second_page.transactions[0].transaction_id,
+        coffee.transaction_id
+    );
+    assert!(second_page.next_page_token.is_empty(), "the last page");
 
     let ack = c
         .recategorize(RecategorizeRequest {
@@ -424,7 +457,34 @@ async fn import_twice_adds_nothing_the_second_time(backend: Backend) {
     )
     .await;
 
-    let first = import(&mut c, &acc, BANK_CSV).await;
+    let request = ImportCsvRequest {
+        command_id: "import-march".into(),
+        account_id: acc.clone(),
+        csv: BANK_CSV.into(),
+        mapping: bank_mapping(),
+        source: "mybank".into(),
+        ..Default::default()
+    };
+    let first = c
+        .import_csv(request.clone())
+        .await
+        .expect("ImportCsv")
+        .into_inner();
+    let repeated = c
+        .import_csv(request)
+        .await
+        .expect("repeated ImportCsv")
+        .into_inner();
+    assert!(repeated.ack.as_ref().unwrap().duplicate);
+    assert_eq!(
+        (
+            repeated.added,
+            &repeated.transaction_ids,
+            &repeated.duplicates
+        ),
+        (first.added, &first.transaction_ids, &first.duplicates),
+        "a repeated command id answers with the first report"
+    );
     assert_eq!(first.added, 4, "{first:?}");
     assert_eq!(first.transaction_ids.len(), 4);
     let dups: Vec<(u64, &str)> = first
