@@ -19,6 +19,7 @@ use api_common::status::{command_status, domain_status};
 use api_common::time::from_timestamp;
 use api_common::{invalid_argument, parse_uuid_field};
 use cqrs_es::EventStore;
+use cqrs_es::persist::PersistedEventRepository;
 use proto::v1::finance_commands_server::FinanceCommands;
 use proto::v1::{
     CommandAck, CsvColumn, CsvDuplicateRow, CsvRejectedRow, DeleteTransactionRequest,
@@ -74,22 +75,31 @@ impl FinanceCommandService {
     }
 
     /// The events a command wrote (its ack's event ids), in order: for answers that report
-    /// what the aggregate decided, also for a repeated command id.
+    /// what the aggregate decided, also for a repeated command id. Reads only the command's
+    /// own sequences (the ack's version back by its event count), not the whole account.
     async fn written(&self, ack: &CommandAck) -> Result<Vec<AccountEvent>, Status> {
+        let before = (ack.version as usize).saturating_sub(ack.event_ids.len());
         let events = self
             .accounts
-            .load_events(&ack.aggregate_id)
+            .journal()
+            .get_last_events::<Account>(&ack.aggregate_id, before)
             .await
-            .map_err(command_status)?;
-        Ok(events
+            .map_err(|e| command_status(e.into()))?;
+        events
             .into_iter()
             .filter(|e| {
                 e.metadata
                     .get(meta::EVENT_ID)
-                    .is_some_and(|id| ack.event_ids.contains(id))
+                    .and_then(|id| id.as_str())
+                    .is_some_and(|id| ack.event_ids.iter().any(|a| a == id))
             })
-            .map(|e| e.payload)
-            .collect())
+            .map(|e| {
+                serde_json::from_value(e.payload).map_err(|err| {
+                    tracing::error!(error = %err, "unreadable account event");
+                    Status::internal("internal error")
+                })
+            })
+            .collect()
     }
 
     /// The zone of an import's dates: the request's, else the caller's preferences.
