@@ -420,7 +420,6 @@ impl FinanceCommands for FinanceCommandService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aggregates::DomainError;
     use tonic::Code;
 
     fn name(n: &str) -> Option<CsvColumn> {
@@ -482,11 +481,5 @@ mod tests {
             (amount.to_string(), currency.as_str()),
             ("-12.30".into(), "USD")
         );
-    }
-
-    #[test]
-    fn domain_errors_keep_their_field() {
-        let status = domain_status(DomainError::invalid("currency", "unknown"));
-        assert_eq!(status.code(), Code::InvalidArgument);
     }
 }
