@@ -15,6 +15,7 @@ const PROTOS: &[&str] = &[
     "lifeos/v1/calendar.proto",
     "lifeos/v1/habits.proto",
     "lifeos/v1/journal.proto",
+    "lifeos/v1/finance.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

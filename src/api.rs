@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use aggregates::calendar::CalendarEvent;
 use aggregates::calendar_source::CalendarSource;
+use aggregates::finance::account::Account;
+use aggregates::finance::budget::Budget;
 use aggregates::focus::FocusTimer;
 use aggregates::habit::Habit;
 use aggregates::journal::JournalEntry;
@@ -13,6 +15,7 @@ use api_common::Auth;
 use command_api::JournalCommandService;
 use command_api::{
     CalendarCommandService, FocusCommandService, HabitCommandService, PreferencesService,
+    CalendarCommandService, FinanceCommandService, FocusCommandService, PreferencesService,
     TaskCommandService,
 };
 use cqrs_es::Aggregate;
@@ -21,6 +24,8 @@ use proto::v1::admin_server::AdminServer;
 use proto::v1::calendar_commands_server::CalendarCommandsServer;
 use proto::v1::calendar_queries_server::CalendarQueriesServer;
 use proto::v1::event_stream_server::EventStreamServer;
+use proto::v1::finance_commands_server::FinanceCommandsServer;
+use proto::v1::finance_queries_server::FinanceQueriesServer;
 use proto::v1::focus_commands_server::FocusCommandsServer;
 use proto::v1::focus_queries_server::FocusQueriesServer;
 use proto::v1::habit_commands_server::HabitCommandsServer;
@@ -34,6 +39,7 @@ use proto::v1::task_queries_server::TaskQueriesServer;
 use query_api::JournalQueryService;
 use query_api::{
     AdminService, CalendarQueryService, FocusQueryService, HabitQueryService, HistoryService,
+    AdminService, CalendarQueryService, FinanceQueryService, FocusQueryService, HistoryService,
     ReadYourWrites, TaskQueryService,
 };
 use std::collections::HashMap;
@@ -66,6 +72,10 @@ pub struct ApiServices {
     pub journal_commands: JournalCommandService,
     /// Journal pillar queries.
     pub journal_queries: JournalQueryService,
+    /// Finance pillar commands.
+    pub finance_commands: FinanceCommandService,
+    /// Finance pillar queries.
+    pub finance_queries: FinanceQueryService,
     /// History and EventStream (the log itself).
     pub history: HistoryService,
     /// Projection status and rebuilds.
@@ -139,6 +149,19 @@ impl ApiServices {
                 models.clone(),
                 ReadYourWrites::new(freshness_of("journal_entries"), consistency_wait),
                 ReadYourWrites::new(freshness_of("journal_daily"), consistency_wait),
+            finance_commands: FinanceCommandService::new(
+                AggregateStore::<Account, _>::new(store.clone())
+                    .with_snapshots(snapshot(Account::TYPE)),
+                AggregateStore::<Budget, _>::new(store.clone())
+                    .with_snapshots(snapshot(Budget::TYPE)),
+                AggregateStore::<UserPreferences, _>::new(store.clone())
+                    .with_snapshots(snapshot(UserPreferences::TYPE)),
+            ),
+            finance_queries: FinanceQueryService::new(
+                models.clone(),
+                ReadYourWrites::new(freshness_of("finance_accounts"), consistency_wait),
+                ReadYourWrites::new(freshness_of("finance_monthly"), consistency_wait),
+                ReadYourWrites::new(freshness_of("finance_daily"), consistency_wait),
             ),
             history: HistoryService::new(store.clone()),
             admin: AdminService::new(models),
@@ -179,6 +202,12 @@ impl ApiServices {
             .await;
         health
             .set_serving::<JournalQueriesServer<JournalQueryService>>()
+            .await;
+        health
+            .set_serving::<FinanceCommandsServer<FinanceCommandService>>()
+            .await;
+        health
+            .set_serving::<FinanceQueriesServer<FinanceQueryService>>()
             .await;
         health.set_serving::<HistoryServer<HistoryService>>().await;
         health
@@ -228,6 +257,14 @@ impl ApiServices {
             ))
             .add_service(JournalQueriesServer::with_interceptor(
                 self.journal_queries,
+                auth.clone(),
+            ))
+            .add_service(FinanceCommandsServer::with_interceptor(
+                self.finance_commands,
+                auth.clone(),
+            ))
+            .add_service(FinanceQueriesServer::with_interceptor(
+                self.finance_queries,
                 auth.clone(),
             ))
             .add_service(HistoryServer::with_interceptor(

@@ -181,6 +181,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                         api.journal_commands.clone(),
                         api.journal_queries.clone(),
                     ))
+                    .routes(nats_api::finance::routes(
+                        api.finance_commands.clone(),
+                        api.finance_queries.clone(),
+                    ))
                     .start()
                     .await
                     .context("NATS request/reply API")?,

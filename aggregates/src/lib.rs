@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod calendar_source;
 pub mod error;
+pub mod finance;
 pub mod focus;
 pub mod habit;
 pub mod issued;
@@ -22,6 +23,7 @@ pub use issued::Issued;
 ///
 /// ```
 /// assert_eq!(aggregates::pillar_of("task"), "tasks");
+/// assert_eq!(aggregates::pillar_of("account"), "finance");
 /// ```
 pub fn pillar_of(aggregate_type: &str) -> &str {
     match aggregate_type {
@@ -29,6 +31,7 @@ pub fn pillar_of(aggregate_type: &str) -> &str {
         "calendar_event" | "calendar_source" => "calendar",
         "habit" => "habits",
         "journal_entry" => "journal",
+        "account" | "budget" => "finance",
         other => other,
     }
 }

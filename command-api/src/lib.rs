@@ -6,6 +6,7 @@
 
 mod calendar;
 mod context;
+mod finance;
 mod focus;
 mod habits;
 mod journal;
@@ -14,6 +15,7 @@ mod tasks;
 
 pub use calendar::{CalendarCommandService, details_from_wire};
 pub use context::{CommandContext, MAX_COMMAND_ID_LEN, execute};
+pub use finance::{FinanceCommandService, mapping_from_wire};
 pub use focus::{FocusCommandService, kind_from_wire};
 pub use habits::HabitCommandService;
 pub use journal::{JournalCommandService, sentiment_to_wire};

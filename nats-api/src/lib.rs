@@ -59,6 +59,7 @@
 pub mod calendar;
 mod codec;
 mod error;
+pub mod finance;
 pub mod focus;
 pub mod habits;
 mod handler;

@@ -10,6 +10,10 @@ pub mod calendar_daily;
 pub mod calendar_events;
 pub mod daily;
 mod error;
+pub mod finance_accounts;
+pub mod finance_daily;
+pub mod finance_flows;
+pub mod finance_monthly;
 pub mod focus_daily;
 pub mod focus_sessions;
 mod freshness;
@@ -40,6 +44,9 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(habits::Habits),
         Arc::new(journal_entries::JournalEntries),
         Arc::new(journal_daily::JournalDaily),
+        Arc::new(finance_accounts::FinanceAccounts),
+        Arc::new(finance_monthly::FinanceMonthly),
+        Arc::new(finance_daily::FinanceDaily),
     ]
 }
 
