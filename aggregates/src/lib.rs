@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod calendar_source;
 pub mod error;
 pub mod focus;
+pub mod health;
 pub mod issued;
 pub mod pillar;
 pub mod preferences;
@@ -25,6 +26,7 @@ pub fn pillar_of(aggregate_type: &str) -> &str {
     match aggregate_type {
         "task" => "tasks",
         "calendar_event" | "calendar_source" => "calendar",
+        "health" => "health",
         other => other,
     }
 }
