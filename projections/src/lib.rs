@@ -13,6 +13,8 @@ mod error;
 pub mod focus_daily;
 pub mod focus_sessions;
 mod freshness;
+pub mod health_daily;
+pub mod health_samples;
 mod projection;
 mod read_models;
 mod reader;
@@ -33,6 +35,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(focus_daily::FocusDaily),
         Arc::new(task_daily::TaskDaily),
         Arc::new(calendar_events::CalendarEvents),
+        Arc::new(health_samples::HealthSamples),
+        Arc::new(health_daily::HealthDaily),
     ]
 }
 
