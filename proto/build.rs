@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "lifeos/v1/preferences.proto",
     "lifeos/v1/focus.proto",
     "lifeos/v1/calendar.proto",
+    "lifeos/v1/health.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,11 +5,13 @@ use std::time::Duration;
 use aggregates::calendar::CalendarEvent;
 use aggregates::calendar_source::CalendarSource;
 use aggregates::focus::FocusTimer;
+use aggregates::health::HealthLog;
 use aggregates::preferences::UserPreferences;
 use aggregates::task::Task;
 use api_common::Auth;
 use command_api::{
-    CalendarCommandService, FocusCommandService, PreferencesService, TaskCommandService,
+    CalendarCommandService, FocusCommandService, HealthCommandService, PreferencesService,
+    TaskCommandService,
 };
 use cqrs_es::Aggregate;
 use projections::{Freshness, ReadModels};
@@ -19,13 +21,15 @@ use proto::v1::calendar_queries_server::CalendarQueriesServer;
 use proto::v1::event_stream_server::EventStreamServer;
 use proto::v1::focus_commands_server::FocusCommandsServer;
 use proto::v1::focus_queries_server::FocusQueriesServer;
+use proto::v1::health_commands_server::HealthCommandsServer;
+use proto::v1::health_queries_server::HealthQueriesServer;
 use proto::v1::history_server::HistoryServer;
 use proto::v1::preferences_server::PreferencesServer;
 use proto::v1::task_commands_server::TaskCommandsServer;
 use proto::v1::task_queries_server::TaskQueriesServer;
 use query_api::{
-    AdminService, CalendarQueryService, FocusQueryService, HistoryService, ReadYourWrites,
-    TaskQueryService,
+    AdminService, CalendarQueryService, FocusQueryService, HealthQueryService, HistoryService,
+    ReadYourWrites, TaskQueryService,
 };
 use std::collections::HashMap;
 use store::{AggregateStore, SnapshotPolicy, Store};
@@ -49,6 +53,10 @@ pub struct ApiServices {
     pub calendar_commands: CalendarCommandService,
     /// Calendar pillar queries.
     pub calendar_queries: CalendarQueryService,
+    /// Health pillar commands.
+    pub health_commands: HealthCommandService,
+    /// Health pillar queries.
+    pub health_queries: HealthQueryService,
     /// History and EventStream (the log itself).
     pub history: HistoryService,
     /// Projection status and rebuilds.
@@ -106,6 +114,15 @@ impl ApiServices {
                 models.clone(),
                 ReadYourWrites::new(freshness_of("calendar_events"), consistency_wait),
             ),
+            health_commands: HealthCommandService::new(
+                AggregateStore::<HealthLog, _>::new(store.clone())
+                    .with_snapshots(snapshot(HealthLog::TYPE)),
+            ),
+            health_queries: HealthQueryService::new(
+                models.clone(),
+                ReadYourWrites::new(freshness_of("health_samples"), consistency_wait),
+                ReadYourWrites::new(freshness_of("health_daily"), consistency_wait),
+            ),
             history: HistoryService::new(store.clone()),
             admin: AdminService::new(models),
         }
@@ -133,6 +150,12 @@ impl ApiServices {
             .await;
         health
             .set_serving::<CalendarQueriesServer<CalendarQueryService>>()
+            .await;
+        health
+            .set_serving::<HealthCommandsServer<HealthCommandService>>()
+            .await;
+        health
+            .set_serving::<HealthQueriesServer<HealthQueryService>>()
             .await;
         health.set_serving::<HistoryServer<HistoryService>>().await;
         health
@@ -166,6 +189,14 @@ impl ApiServices {
             ))
             .add_service(CalendarQueriesServer::with_interceptor(
                 self.calendar_queries,
+                auth.clone(),
+            ))
+            .add_service(HealthCommandsServer::with_interceptor(
+                self.health_commands,
+                auth.clone(),
+            ))
+            .add_service(HealthQueriesServer::with_interceptor(
+                self.health_queries,
                 auth.clone(),
             ))
             .add_service(HistoryServer::with_interceptor(

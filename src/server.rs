@@ -173,6 +173,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                         api.calendar_commands.clone(),
                         api.calendar_queries.clone(),
                     ))
+                    .routes(nats_api::health::routes(
+                        api.health_commands.clone(),
+                        api.health_queries.clone(),
+                    ))
                     .start()
                     .await
                     .context("NATS request/reply API")?,

@@ -7,11 +7,13 @@
 mod calendar;
 mod context;
 mod focus;
+mod health;
 mod preferences;
 mod tasks;
 
 pub use calendar::{CalendarCommandService, details_from_wire};
 pub use context::{CommandContext, MAX_COMMAND_ID_LEN, execute};
 pub use focus::{FocusCommandService, kind_from_wire};
+pub use health::{HealthCommandService, measurement_from_wire};
 pub use preferences::PreferencesService;
 pub use tasks::TaskCommandService;

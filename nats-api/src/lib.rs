@@ -61,6 +61,7 @@ mod codec;
 mod error;
 pub mod focus;
 mod handler;
+pub mod health;
 mod metadata;
 mod metrics;
 pub mod preferences;

@@ -6,6 +6,7 @@ mod calendar;
 mod consistency;
 mod fields;
 mod focus;
+mod health;
 mod history;
 mod tasks;
 
@@ -13,5 +14,6 @@ pub use admin::AdminService;
 pub use calendar::CalendarQueryService;
 pub use consistency::ReadYourWrites;
 pub use focus::{FocusQueryService, kind_to_wire};
+pub use health::HealthQueryService;
 pub use history::HistoryService;
 pub use tasks::TaskQueryService;
