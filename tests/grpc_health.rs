@@ -300,7 +300,11 @@ async fn dedupe_by_source_and_external_id(backend: Backend) {
     let import = |count| LogHealthSampleRequest {
         source: "import:apple_health".into(),
         external_id: "HK-42".into(),
-        ..sample(steps(count, noon(&clock, d), noon(&clock, d) + Duration::hours(1)))
+        ..sample(steps(
+            count,
+            noon(&clock, d),
+            noon(&clock, d) + Duration::hours(1),
+        ))
     };
     let first = log(&mut c, import(1000)).await;
     assert_eq!(
@@ -635,7 +639,10 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     )
     .await;
     assert_eq!(code, None, "{days}");
-    assert_eq!(days["days"][0]["steps"], "1234", "uint64 as a JSON string: {days}");
+    assert_eq!(
+        days["days"][0]["steps"], "1234",
+        "uint64 as a JSON string: {days}"
+    );
 
     let (code, listed) = nats_call(
         &client,
@@ -645,6 +652,10 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     )
     .await;
     assert_eq!(code, None, "{listed}");
-    assert_eq!(listed["samples"][0]["sampleId"], sample_id.as_str(), "{listed}");
+    assert_eq!(
+        listed["samples"][0]["sampleId"],
+        sample_id.as_str(),
+        "{listed}"
+    );
     server.stop().await;
 }
