@@ -169,10 +169,10 @@ impl Contribution {
 }
 
 /// The stored row of one local day: every live sample counted on it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaySamples {
     /// The local day.
-    pub day: Option<NaiveDate>,
+    pub day: NaiveDate,
     /// Each live sample's contribution, by sample id.
     pub samples: BTreeMap<Uuid, Contribution>,
 }
@@ -457,9 +457,7 @@ impl HealthDaily {
         let mut stored: BTreeMap<NaiveDate, DayHealth> = BTreeMap::new();
         for row in daily::list_days(rows, &HealthDaily, user_id, from, to).await? {
             let day: DaySamples = row.decode()?;
-            if let Some(d) = daily::parse_day(&row.key.row_id) {
-                stored.insert(d, DayHealth::of(d, &day.samples));
-            }
+            stored.insert(day.day, DayHealth::of(day.day, &day.samples));
         }
         Ok(from
             .iter_days()
@@ -539,7 +537,7 @@ impl Projection for HealthDaily {
                 .map(Row::decode)
                 .transpose()?
                 .unwrap_or_else(|| DaySamples {
-                    day: Some(day),
+                    day,
                     samples: BTreeMap::new(),
                 }))
         };
