@@ -16,6 +16,7 @@ const PROTOS: &[&str] = &[
     "lifeos/v1/habits.proto",
     "lifeos/v1/journal.proto",
     "lifeos/v1/finance.proto",
+    "lifeos/v1/health.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,21 +2,10 @@
 
 use std::time::Duration;
 
-use aggregates::calendar::CalendarEvent;
-use aggregates::calendar_source::CalendarSource;
-use aggregates::finance::account::Account;
-use aggregates::finance::budget::Budget;
-use aggregates::focus::FocusTimer;
-use aggregates::habit::Habit;
-use aggregates::journal::JournalEntry;
-use aggregates::preferences::UserPreferences;
-use aggregates::task::Task;
 use api_common::Auth;
-use command_api::JournalCommandService;
 use command_api::{
-    CalendarCommandService, FocusCommandService, HabitCommandService, PreferencesService,
-    CalendarCommandService, FinanceCommandService, FocusCommandService, PreferencesService,
-    TaskCommandService,
+    CalendarCommandService, FinanceCommandService, FocusCommandService, HabitCommandService,
+    HealthCommandService, JournalCommandService, PreferencesService, TaskCommandService,
 };
 use cqrs_es::Aggregate;
 use projections::{Freshness, ReadModels};
@@ -30,20 +19,21 @@ use proto::v1::focus_commands_server::FocusCommandsServer;
 use proto::v1::focus_queries_server::FocusQueriesServer;
 use proto::v1::habit_commands_server::HabitCommandsServer;
 use proto::v1::habit_queries_server::HabitQueriesServer;
+use proto::v1::health_commands_server::HealthCommandsServer;
+use proto::v1::health_queries_server::HealthQueriesServer;
 use proto::v1::history_server::HistoryServer;
 use proto::v1::journal_commands_server::JournalCommandsServer;
 use proto::v1::journal_queries_server::JournalQueriesServer;
 use proto::v1::preferences_server::PreferencesServer;
 use proto::v1::task_commands_server::TaskCommandsServer;
 use proto::v1::task_queries_server::TaskQueriesServer;
-use query_api::JournalQueryService;
 use query_api::{
-    AdminService, CalendarQueryService, FocusQueryService, HabitQueryService, HistoryService,
-    AdminService, CalendarQueryService, FinanceQueryService, FocusQueryService, HistoryService,
-    ReadYourWrites, TaskQueryService,
+    AdminService, CalendarQueryService, FinanceQueryService, FocusQueryService, HabitQueryService,
+    HealthQueryService, HistoryService, JournalQueryService, ReadYourWrites, TaskQueryService,
 };
 use std::collections::HashMap;
 use store::{AggregateStore, SnapshotPolicy, Store};
+use tonic::server::NamedService;
 use tonic::transport::server::Router;
 use tonic_health::server::HealthReporter;
 
@@ -76,6 +66,10 @@ pub struct ApiServices {
     pub finance_commands: FinanceCommandService,
     /// Finance pillar queries.
     pub finance_queries: FinanceQueryService,
+    /// Health pillar commands.
+    pub health_commands: HealthCommandService,
+    /// Health pillar queries.
+    pub health_queries: HealthQueryService,
     /// History and EventStream (the log itself).
     pub history: HistoryService,
     /// Projection status and rebuilds.
@@ -92,76 +86,51 @@ impl ApiServices {
         freshness_of: impl Fn(&str) -> Freshness,
     ) -> Self {
         let models = ReadModels::new(store.clone());
-        let snapshot =
-            |kind: &str| SnapshotPolicy::every(snapshots.get(kind).copied().unwrap_or(0));
+        let aggregates = Aggregates { store, snapshots };
+        let ryw =
+            |projection: &str| ReadYourWrites::new(freshness_of(projection), consistency_wait);
         Self {
-            task_commands: TaskCommandService::new(
-                AggregateStore::<Task, _>::new(store.clone()).with_snapshots(snapshot(Task::TYPE)),
-            )
-            .with_freshness(freshness_of("task_list"), consistency_wait),
-            task_queries: TaskQueryService::new(
-                models.clone(),
-                ReadYourWrites::new(freshness_of("task_list"), consistency_wait),
-            )
-            .with_daily(ReadYourWrites::new(
-                freshness_of("task_daily"),
-                consistency_wait,
-            )),
-            preferences: PreferencesService::new(
-                AggregateStore::<UserPreferences, _>::new(store.clone())
-                    .with_snapshots(snapshot(UserPreferences::TYPE)),
-            ),
+            task_commands: TaskCommandService::new(aggregates.of())
+                .with_freshness(freshness_of("task_list"), consistency_wait),
+            task_queries: TaskQueryService::new(models.clone(), ryw("task_list"))
+                .with_daily(ryw("task_daily")),
+            preferences: PreferencesService::new(aggregates.of()),
             focus_commands: FocusCommandService::new(
-                AggregateStore::<FocusTimer, _>::new(store.clone())
-                    .with_snapshots(snapshot(FocusTimer::TYPE)),
-                AggregateStore::<UserPreferences, _>::new(store.clone())
-                    .with_snapshots(snapshot(UserPreferences::TYPE)),
-                AggregateStore::<Task, _>::new(store.clone()).with_snapshots(snapshot(Task::TYPE)),
+                aggregates.of(),
+                aggregates.of(),
+                aggregates.of(),
             ),
             focus_queries: FocusQueryService::new(
                 models.clone(),
-                ReadYourWrites::new(freshness_of("focus_sessions"), consistency_wait),
-                ReadYourWrites::new(freshness_of("focus_daily"), consistency_wait),
+                ryw("focus_sessions"),
+                ryw("focus_daily"),
             ),
-            calendar_commands: CalendarCommandService::new(
-                AggregateStore::<CalendarEvent, _>::new(store.clone())
-                    .with_snapshots(snapshot(CalendarEvent::TYPE)),
-                AggregateStore::<CalendarSource, _>::new(store.clone())
-                    .with_snapshots(snapshot(CalendarSource::TYPE)),
-            ),
-            calendar_queries: CalendarQueryService::new(
-                models.clone(),
-                ReadYourWrites::new(freshness_of("calendar_events"), consistency_wait),
-            ),
-            habit_commands: HabitCommandService::new(
-                AggregateStore::<Habit, _>::new(store.clone())
-                    .with_snapshots(snapshot(Habit::TYPE)),
-            ),
-            habit_queries: HabitQueryService::new(
-                models.clone(),
-                ReadYourWrites::new(freshness_of("habits"), consistency_wait),
-            ),
-            journal_commands: JournalCommandService::new(
-                AggregateStore::<JournalEntry, _>::new(store.clone())
-                    .with_snapshots(snapshot(JournalEntry::TYPE)),
-            ),
+            calendar_commands: CalendarCommandService::new(aggregates.of(), aggregates.of()),
+            calendar_queries: CalendarQueryService::new(models.clone(), ryw("calendar_events")),
+            habit_commands: HabitCommandService::new(aggregates.of()),
+            habit_queries: HabitQueryService::new(models.clone(), ryw("habits")),
+            journal_commands: JournalCommandService::new(aggregates.of()),
             journal_queries: JournalQueryService::new(
                 models.clone(),
-                ReadYourWrites::new(freshness_of("journal_entries"), consistency_wait),
-                ReadYourWrites::new(freshness_of("journal_daily"), consistency_wait),
+                ryw("journal_entries"),
+                ryw("journal_daily"),
+            ),
             finance_commands: FinanceCommandService::new(
-                AggregateStore::<Account, _>::new(store.clone())
-                    .with_snapshots(snapshot(Account::TYPE)),
-                AggregateStore::<Budget, _>::new(store.clone())
-                    .with_snapshots(snapshot(Budget::TYPE)),
-                AggregateStore::<UserPreferences, _>::new(store.clone())
-                    .with_snapshots(snapshot(UserPreferences::TYPE)),
+                aggregates.of(),
+                aggregates.of(),
+                aggregates.of(),
             ),
             finance_queries: FinanceQueryService::new(
                 models.clone(),
-                ReadYourWrites::new(freshness_of("finance_accounts"), consistency_wait),
-                ReadYourWrites::new(freshness_of("finance_monthly"), consistency_wait),
-                ReadYourWrites::new(freshness_of("finance_daily"), consistency_wait),
+                ryw("finance_accounts"),
+                ryw("finance_monthly"),
+                ryw("finance_daily"),
+            ),
+            health_commands: HealthCommandService::new(aggregates.of()),
+            health_queries: HealthQueryService::new(
+                models.clone(),
+                ryw("health_samples"),
+                ryw("health_daily"),
             ),
             history: HistoryService::new(store.clone()),
             admin: AdminService::new(models),
@@ -170,111 +139,57 @@ impl ApiServices {
 
     /// Adds every service, each behind the bearer-token check, and marks them serving.
     pub async fn mount(self, router: Router, auth: &Auth, health: &HealthReporter) -> Router {
-        health
-            .set_serving::<TaskCommandsServer<TaskCommandService>>()
-            .await;
-        health
-            .set_serving::<TaskQueriesServer<TaskQueryService>>()
-            .await;
-        health
-            .set_serving::<PreferencesServer<PreferencesService>>()
-            .await;
-        health
-            .set_serving::<FocusCommandsServer<FocusCommandService>>()
-            .await;
-        health
-            .set_serving::<FocusQueriesServer<FocusQueryService>>()
-            .await;
-        health
-            .set_serving::<CalendarCommandsServer<CalendarCommandService>>()
-            .await;
-        health
-            .set_serving::<CalendarQueriesServer<CalendarQueryService>>()
-            .await;
-        health
-            .set_serving::<HabitCommandsServer<HabitCommandService>>()
-            .await;
-        health
-            .set_serving::<HabitQueriesServer<HabitQueryService>>()
-            .await;
-        health
-            .set_serving::<JournalCommandsServer<JournalCommandService>>()
-            .await;
-        health
-            .set_serving::<JournalQueriesServer<JournalQueryService>>()
-            .await;
-        health
-            .set_serving::<FinanceCommandsServer<FinanceCommandService>>()
-            .await;
-        health
-            .set_serving::<FinanceQueriesServer<FinanceQueryService>>()
-            .await;
-        health.set_serving::<HistoryServer<HistoryService>>().await;
-        health
-            .set_serving::<EventStreamServer<HistoryService>>()
-            .await;
-        health.set_serving::<AdminServer<AdminService>>().await;
-        router
-            .add_service(TaskCommandsServer::with_interceptor(
-                self.task_commands,
-                auth.clone(),
-            ))
-            .add_service(TaskQueriesServer::with_interceptor(
-                self.task_queries,
-                auth.clone(),
-            ))
-            .add_service(PreferencesServer::with_interceptor(
-                self.preferences,
-                auth.clone(),
-            ))
-            .add_service(FocusCommandsServer::with_interceptor(
-                self.focus_commands,
-                auth.clone(),
-            ))
-            .add_service(FocusQueriesServer::with_interceptor(
-                self.focus_queries,
-                auth.clone(),
-            ))
-            .add_service(CalendarCommandsServer::with_interceptor(
-                self.calendar_commands,
-                auth.clone(),
-            ))
-            .add_service(CalendarQueriesServer::with_interceptor(
-                self.calendar_queries,
-                auth.clone(),
-            ))
-            .add_service(HabitCommandsServer::with_interceptor(
-                self.habit_commands,
-                auth.clone(),
-            ))
-            .add_service(HabitQueriesServer::with_interceptor(
-                self.habit_queries,
-                auth.clone(),
-            ))
-            .add_service(JournalCommandsServer::with_interceptor(
-                self.journal_commands,
-                auth.clone(),
-            ))
-            .add_service(JournalQueriesServer::with_interceptor(
-                self.journal_queries,
-                auth.clone(),
-            ))
-            .add_service(FinanceCommandsServer::with_interceptor(
-                self.finance_commands,
-                auth.clone(),
-            ))
-            .add_service(FinanceQueriesServer::with_interceptor(
-                self.finance_queries,
-                auth.clone(),
-            ))
-            .add_service(HistoryServer::with_interceptor(
-                self.history.clone(),
-                auth.clone(),
-            ))
-            .add_service(EventStreamServer::with_interceptor(
-                self.history,
-                auth.clone(),
-            ))
-            .add_service(AdminServer::with_interceptor(self.admin, auth.clone()))
+        /// Marks each `Server<Service>` serving and adds it, behind `auth`, to the router.
+        macro_rules! mount {
+            ($router:expr; $($server:ident($service:expr),)+) => {{
+                let router = $router;
+                $(
+                    let service = $server::with_interceptor($service, auth.clone());
+                    serving(health, &service).await;
+                    let router = router.add_service(service);
+                )+
+                router
+            }};
+        }
+        mount!(router;
+            TaskCommandsServer(self.task_commands),
+            TaskQueriesServer(self.task_queries),
+            PreferencesServer(self.preferences),
+            FocusCommandsServer(self.focus_commands),
+            FocusQueriesServer(self.focus_queries),
+            CalendarCommandsServer(self.calendar_commands),
+            CalendarQueriesServer(self.calendar_queries),
+            HabitCommandsServer(self.habit_commands),
+            HabitQueriesServer(self.habit_queries),
+            JournalCommandsServer(self.journal_commands),
+            JournalQueriesServer(self.journal_queries),
+            FinanceCommandsServer(self.finance_commands),
+            FinanceQueriesServer(self.finance_queries),
+            HealthCommandsServer(self.health_commands),
+            HealthQueriesServer(self.health_queries),
+            HistoryServer(self.history.clone()),
+            EventStreamServer(self.history),
+            AdminServer(self.admin),
+        )
     }
+}
+
+/// Builds the aggregate store of any pillar over one store, with the snapshot policy the
+/// server was given for that aggregate type (`--snapshots <type>=<every>`).
+struct Aggregates<'a> {
+    store: &'a Store,
+    snapshots: &'a HashMap<String, u64>,
+}
+
+impl Aggregates<'_> {
+    /// The store of aggregate `A`.
+    fn of<A: Aggregate>(&self) -> AggregateStore<A, Store> {
+        let every = self.snapshots.get(A::TYPE).copied().unwrap_or(0);
+        AggregateStore::new(self.store.clone()).with_snapshots(SnapshotPolicy::every(every))
+    }
+}
+
+/// Marks `service` serving in the health service, under its gRPC name.
+async fn serving<S: NamedService>(health: &HealthReporter, _service: &S) {
+    health.set_serving::<S>().await;
 }

@@ -185,6 +185,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                         api.finance_commands.clone(),
                         api.finance_queries.clone(),
                     ))
+                    .routes(nats_api::health::routes(
+                        api.health_commands.clone(),
+                        api.health_queries.clone(),
+                    ))
                     .start()
                     .await
                     .context("NATS request/reply API")?,

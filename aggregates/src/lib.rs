@@ -9,6 +9,7 @@ pub mod error;
 pub mod finance;
 pub mod focus;
 pub mod habit;
+pub mod health;
 pub mod issued;
 pub mod journal;
 pub mod pillar;
@@ -32,6 +33,7 @@ pub fn pillar_of(aggregate_type: &str) -> &str {
         "habit" => "habits",
         "journal_entry" => "journal",
         "account" | "budget" => "finance",
+        "health" => "health",
         other => other,
     }
 }

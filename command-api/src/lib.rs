@@ -10,6 +10,7 @@ mod finance;
 mod focus;
 mod habits;
 mod journal;
+mod health;
 mod preferences;
 mod tasks;
 
@@ -19,5 +20,6 @@ pub use finance::{FinanceCommandService, mapping_from_wire};
 pub use focus::{FocusCommandService, kind_from_wire};
 pub use habits::HabitCommandService;
 pub use journal::{JournalCommandService, sentiment_to_wire};
+pub use health::{HealthCommandService, measurement_from_wire};
 pub use preferences::PreferencesService;
 pub use tasks::TaskCommandService;

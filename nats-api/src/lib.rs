@@ -64,6 +64,7 @@ pub mod focus;
 pub mod habits;
 mod handler;
 pub mod journal;
+pub mod health;
 mod metadata;
 mod metrics;
 pub mod preferences;

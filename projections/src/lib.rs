@@ -21,6 +21,8 @@ pub mod habits;
 pub mod journal_daily;
 pub mod journal_entries;
 pub mod journal_search;
+pub mod health_daily;
+pub mod health_samples;
 mod projection;
 mod read_models;
 mod reader;
@@ -47,6 +49,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(finance_accounts::FinanceAccounts),
         Arc::new(finance_monthly::FinanceMonthly),
         Arc::new(finance_daily::FinanceDaily),
+        Arc::new(health_samples::HealthSamples),
+        Arc::new(health_daily::HealthDaily),
     ]
 }
 
