@@ -9,8 +9,8 @@ mod context;
 mod finance;
 mod focus;
 mod habits;
-mod journal;
 mod health;
+mod journal;
 mod preferences;
 mod tasks;
 
@@ -19,7 +19,7 @@ pub use context::{CommandContext, MAX_COMMAND_ID_LEN, execute};
 pub use finance::{FinanceCommandService, mapping_from_wire};
 pub use focus::{FocusCommandService, kind_from_wire};
 pub use habits::HabitCommandService;
-pub use journal::{JournalCommandService, sentiment_to_wire};
 pub use health::{HealthCommandService, measurement_from_wire};
+pub use journal::{JournalCommandService, sentiment_to_wire};
 pub use preferences::PreferencesService;
 pub use tasks::TaskCommandService;
