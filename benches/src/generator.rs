@@ -104,12 +104,14 @@ where
         out: &mut Vec<GenEvent>,
     ) -> anyhow::Result<()> {
         let sink = EventSink::default();
-        self.state
-            .handle(command, &(), &sink)
+        // unconstrained: tokio's cooperative budget must not make the sink's lock yield
+        tokio::task::unconstrained(self.state.handle(command, &(), &sink))
             .now_or_never()
             .expect("pure aggregates never wait")
             .map_err(|e| anyhow!("{} refused a generated command: {e}", A::TYPE))?;
-        let events = sink.collect().now_or_never().expect("an uncontended lock");
+        let events = tokio::task::unconstrained(sink.collect())
+            .now_or_never()
+            .expect("an uncontended lock");
         let command_id = rng.uuid().to_string();
         for event in events {
             self.version += 1;
@@ -377,7 +379,10 @@ pub async fn load(store: &Store, spec: LogSpec, label: &str) -> anyhow::Result<V
     let mut loader = Loader::new(store).await?;
     let mut buf = Vec::with_capacity(CHUNK * 2);
     let mut written = 0u64;
-    let first = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single().expect("a date");
+    let first = Utc
+        .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a date");
     'days: for day in 0.. {
         let day = first + Span::days(day);
         for (index, &user) in users.iter().enumerate() {
@@ -511,7 +516,13 @@ mod tests {
         let mut last = std::collections::HashMap::new();
         for e in &out {
             let prev = last.insert(e.aggregate_id.clone(), e.sequence).unwrap_or(0);
-            assert_eq!(e.sequence, prev + 1, "{} {}", e.aggregate_type, e.event_type);
+            assert_eq!(
+                e.sequence,
+                prev + 1,
+                "{} {}",
+                e.aggregate_type,
+                e.event_type
+            );
         }
     }
 }

@@ -154,7 +154,8 @@ impl Sizes {
                 .clients
                 .clone()
                 .unwrap_or_else(|| pick(smoke, vec![1, 8, 32, 64], vec![1, 4])),
-            duration: opts.duration.unwrap_or(pick(smoke, 
+            duration: opts.duration.unwrap_or(pick(
+                smoke,
                 Duration::from_secs(10),
                 Duration::from_millis(300),
             )),

@@ -43,35 +43,40 @@ pub struct Row {
 }
 
 impl Row {
-    /// A row from `ops` operations over `elapsed` with their latencies.
+    /// A row of `variant` of `workload` on `store` at `concurrency`, not measured yet.
     pub fn new(
         workload: &str,
         store: impl ToString,
         variant: impl Into<String>,
         concurrency: usize,
-        ops: u64,
-        unit: &str,
-        elapsed: Duration,
-        latencies: &[Duration],
     ) -> Row {
-        let seconds = elapsed.as_secs_f64();
         Row {
             workload: workload.to_string(),
             store: store.to_string(),
             variant: variant.into(),
             concurrency,
-            ops,
-            seconds,
-            throughput: if seconds > 0.0 {
-                ops as f64 / seconds
-            } else {
-                0.0
-            },
-            unit: unit.to_string(),
-            latency: Summary::of(latencies),
+            ops: 0,
+            seconds: 0.0,
+            throughput: 0.0,
+            unit: String::new(),
+            latency: None,
             server_rss_mib: None,
             ratios: Vec::new(),
         }
+    }
+
+    /// The row with `ops` operations (of `unit`) done in `elapsed`, and their latencies.
+    pub fn timed(mut self, ops: u64, unit: &str, elapsed: Duration, latencies: &[Duration]) -> Row {
+        self.ops = ops;
+        self.seconds = elapsed.as_secs_f64();
+        self.throughput = if self.seconds > 0.0 {
+            ops as f64 / self.seconds
+        } else {
+            0.0
+        };
+        self.unit = unit.to_string();
+        self.latency = Summary::of(latencies);
+        self
     }
 
     /// Adds a throughput ratio to `baseline` (skipped when the baseline measured nothing).

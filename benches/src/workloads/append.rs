@@ -24,16 +24,14 @@ pub async fn run(mut env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
     let mut engine = Vec::new();
     for &clients in &sizes.clients {
         let w = run_writers(server.addr(), clients, sizes.duration, None).await?;
-        engine.push(Row::new(
-            "append",
-            env.backend,
-            "engine (gRPC)",
-            clients,
-            w.latencies.len() as u64,
-            "cmd",
-            w.elapsed,
-            &w.latencies,
-        ));
+        engine.push(
+            Row::new("append", env.backend, "engine (gRPC)", clients).timed(
+                w.latencies.len() as u64,
+                "cmd",
+                w.elapsed,
+                &w.latencies,
+            ),
+        );
     }
     let rss = server.stop().await?;
     let ceiling = raw_inserts(&mut env, sizes).await?;
@@ -112,16 +110,14 @@ async fn raw_inserts(env: &mut Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
         let s = store.clone();
         let (latencies, elapsed) =
             closed_loop(clients, sizes.duration, move |_| insert_one(s.clone())).await?;
-        rows.push(Row::new(
-            "append",
-            env.backend,
-            "raw INSERT (sqlx)",
-            clients,
-            latencies.len() as u64,
-            "insert",
-            elapsed,
-            &latencies,
-        ));
+        rows.push(
+            Row::new("append", env.backend, "raw INSERT (sqlx)", clients).timed(
+                latencies.len() as u64,
+                "insert",
+                elapsed,
+                &latencies,
+            ),
+        );
     }
     store.close().await;
     Ok(rows)
@@ -229,16 +225,14 @@ async fn cqrs_es(env: &mut Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
             }
         })
         .await?;
-        rows.push(Row::new(
-            "append",
-            env.backend,
-            "cqrs-es + postgres-es",
-            clients,
-            latencies.len() as u64,
-            "cmd",
-            elapsed,
-            &latencies,
-        ));
+        rows.push(
+            Row::new("append", env.backend, "cqrs-es + postgres-es", clients).timed(
+                latencies.len() as u64,
+                "cmd",
+                elapsed,
+                &latencies,
+            ),
+        );
     }
     pool.close().await;
     Ok(rows)

@@ -80,16 +80,15 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
     let (probes, probe_elapsed) = probe_read_model(&server, sizes.duration).await?;
     let written = writers.await??;
 
-    let mut rows = vec![Row::new(
-        "freshness",
-        env.backend,
-        "ack → read model (GetTask with token)",
-        sizes.writers,
-        probes.len() as u64,
-        "cmd",
-        probe_elapsed,
-        &probes,
-    )];
+    let mut rows = vec![
+        Row::new(
+            "freshness",
+            env.backend,
+            "ack → read model (GetTask with token)",
+            sizes.writers,
+        )
+        .timed(probes.len() as u64, "cmd", probe_elapsed, &probes),
+    ];
     if let (Some(task), Some((_, client))) = (subscriber, &nats) {
         // every acknowledged event must arrive; give the relay time to drain
         wait_until(Duration::from_secs(30), "NATS delivery", || async {
@@ -106,31 +105,34 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
             .values()
             .filter_map(|s| Some(s.delivered?.saturating_duration_since(s.acked?)))
             .collect();
-        rows.push(Row::new(
-            "freshness",
-            env.backend,
-            "ack → NATS subscriber (CloudEvent)",
-            sizes.writers,
-            lags.len() as u64,
-            "event",
-            written.elapsed,
-            &lags,
-        ));
+        rows.push(
+            Row::new(
+                "freshness",
+                env.backend,
+                "ack → NATS subscriber (CloudEvent)",
+                sizes.writers,
+            )
+            .timed(lags.len() as u64, "event", written.elapsed, &lags),
+        );
         let stream = format!("{}_EVENTS", prefix.to_uppercase());
         let _ = async_nats::jetstream::new(client.clone())
             .delete_stream(&stream)
             .await;
     }
-    rows.push(Row::new(
-        "freshness",
-        env.backend,
-        "writers (CreateTask + CompleteTask)",
-        sizes.writers,
-        written.latencies.len() as u64,
-        "cmd",
-        written.elapsed,
-        &written.latencies,
-    ));
+    rows.push(
+        Row::new(
+            "freshness",
+            env.backend,
+            "writers (CreateTask + CompleteTask)",
+            sizes.writers,
+        )
+        .timed(
+            written.latencies.len() as u64,
+            "cmd",
+            written.elapsed,
+            &written.latencies,
+        ),
+    );
     let rss = server.stop().await?;
     for row in &mut rows {
         row.server_rss_mib = rss;
@@ -161,7 +163,10 @@ async fn probe_read_model(
             .await?
             .into_inner();
         latencies.push(acked.elapsed());
-        anyhow::ensure!(task.task_id == ack.aggregate_id, "GetTask answered {task:?}");
+        anyhow::ensure!(
+            task.task_id == ack.aggregate_id,
+            "GetTask answered {task:?}"
+        );
         // pacing only: the probe samples, the writers make the load
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -64,18 +64,12 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
                 latencies.push(t.elapsed());
                 anyhow::ensure!(ack.event_ids.len() == 1, "one completion per command");
             }
-            let mut row = Row::new(
-                "hot",
-                env.backend,
-                format!("{variant}, stream {length}"),
-                1,
-                latencies.len() as u64,
-                "cmd",
-                started.elapsed(),
-                &latencies,
-            );
+            let mut row = Row::new("hot", env.backend, format!("{variant}, stream {length}"), 1)
+                .timed(latencies.len() as u64, "cmd", started.elapsed(), &latencies);
             // flat means: within 2× of the time at 10 events (the smallest length ≥ 10)
-            if let Some(base) = variant_rows.iter().find(|r| r.variant.ends_with("stream 10"))
+            if let Some(base) = variant_rows
+                .iter()
+                .find(|r| r.variant.ends_with("stream 10"))
                 && let (Some(this), Some(base)) = (&row.latency, &base.latency)
             {
                 row.ratio("p50 vs stream 10", this.p50 / base.p50);
@@ -95,7 +89,10 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
 
 /// Creates the habit: a task due 2020-01-01 07:00 UTC, repeating every day. Returns its id.
 async fn create_habit(client: &mut UserClient) -> anyhow::Result<String> {
-    let due = Utc.with_ymd_and_hms(2020, 1, 1, 7, 0, 0).single().expect("a date");
+    let due = Utc
+        .with_ymd_and_hms(2020, 1, 1, 7, 0, 0)
+        .single()
+        .expect("a date");
     let request = CreateTaskRequest {
         command_id: Uuid::now_v7().to_string(),
         task_id: Uuid::now_v7().to_string(),

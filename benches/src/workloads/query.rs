@@ -38,11 +38,7 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
     anyhow::ensure!(page.tasks.len() == OPEN_TASKS, "{} tasks", page.tasks.len());
 
     let (idle, idle_elapsed) = list_at_rate(&reader, sizes.rate, sizes.duration).await?;
-    let mut idle_row = Row::new(
-        "query",
-        env.backend,
-        "ListTasks, idle server",
-        0,
+    let mut idle_row = Row::new("query", env.backend, "ListTasks, idle server", 0).timed(
         idle.len() as u64,
         "req",
         idle_elapsed,
@@ -61,11 +57,8 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
         env.backend,
         format!("ListTasks, {} writers", sizes.writers),
         sizes.writers,
-        loaded.len() as u64,
-        "req",
-        loaded_elapsed,
-        &loaded,
-    );
+    )
+    .timed(loaded.len() as u64, "req", loaded_elapsed, &loaded);
     if let (Some(l), Some(i)) = (&loaded_row.latency, &idle_row.latency) {
         loaded_row.ratio("p99 vs idle", l.p99 / i.p99);
     }
@@ -74,6 +67,8 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
         env.backend,
         "writers during the reads",
         sizes.writers,
+    )
+    .timed(
         written.latencies.len() as u64,
         "cmd",
         written.elapsed,

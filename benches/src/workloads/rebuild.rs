@@ -47,11 +47,8 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
         env.backend,
         "plain scan (Journal::read_after)",
         1,
-        scanned,
-        "events",
-        started.elapsed(),
-        &[],
-    );
+    )
+    .timed(scanned, "events", started.elapsed(), &[]);
 
     let models = ReadModels::new(store.clone());
     let all = projections::all();
@@ -71,11 +68,8 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
         env.backend,
         format!("server start + catch-up ({} read models)", all.len()),
         all.len(),
-        scanned,
-        "events",
-        started.elapsed(),
-        &[],
-    );
+    )
+    .timed(scanned, "events", started.elapsed(), &[]);
 
     let mut before = Vec::new();
     for p in &all {
@@ -103,11 +97,8 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
         env.backend,
         format!("blue-green rebuild ({} read models)", all.len()),
         all.len(),
-        scanned,
-        "events",
-        started.elapsed(),
-        &[],
-    );
+    )
+    .timed(scanned, "events", started.elapsed(), &[]);
     let rss = server.stop().await?;
     for row in [&mut catch_up, &mut rebuild] {
         row.server_rss_mib = rss;

@@ -39,11 +39,8 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
         env.backend,
         format!("read only ({} events)", sizes.history),
         1,
-        scans.len() as u64,
-        "replay",
-        started.elapsed(),
-        &scans,
-    );
+    )
+    .timed(scans.len() as u64, "replay", started.elapsed(), &scans);
 
     let mut replays = Vec::with_capacity(sizes.replays);
     let started = Instant::now();
@@ -63,11 +60,8 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
             sizes.history
         ),
         1,
-        replays.len() as u64,
-        "replay",
-        started.elapsed(),
-        &replays,
-    );
+    )
+    .timed(replays.len() as u64, "replay", started.elapsed(), &replays);
     fold.ratio_to("read only", &scan);
     store.close().await;
     env.cleanup().await;
@@ -78,9 +72,7 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
 async fn scan_user(store: &store::Store, user: Uuid) -> anyhow::Result<u64> {
     let (mut after, mut n) = (Position::START, 0u64);
     loop {
-        let batch = store
-            .read_user_after(user, after, None, READ_BATCH)
-            .await?;
+        let batch = store.read_user_after(user, after, None, READ_BATCH).await?;
         let Some(last) = batch.last() else {
             return Ok(n);
         };
@@ -88,4 +80,3 @@ async fn scan_user(store: &store::Store, user: Uuid) -> anyhow::Result<u64> {
         n += batch.len() as u64;
     }
 }
-
