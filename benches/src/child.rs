@@ -20,6 +20,8 @@ pub struct ChildOptions {
     pub task_snapshots: Option<u64>,
     /// NATS URL and subject prefix (the relay publishes there instead of in process).
     pub nats: Option<(String, String)>,
+    /// `--roles` of the server (all when `None`).
+    pub roles: Option<String>,
 }
 
 /// A running server child.
@@ -46,6 +48,9 @@ impl ServerChild {
         }
         if let Some((url, prefix)) = &options.nats {
             command.args(["--nats-url", url, "--nats-prefix", prefix]);
+        }
+        if let Some(roles) = &options.roles {
+            command.args(["--roles", roles]);
         }
         let mut child = command
             .stdin(Stdio::piped())
@@ -137,6 +142,9 @@ pub async fn serve(args: ChildArgs) -> anyhow::Result<()> {
     config.nats_url = args.nats_url;
     if let Some(prefix) = args.nats_prefix {
         config.nats_prefix = prefix;
+    }
+    if let Some(roles) = &args.roles {
+        config.roles = roles.parse().map_err(anyhow::Error::msg)?;
     }
     config.events_max_age = Duration::from_secs(3600);
     let server = lifeos::start(config).await?;

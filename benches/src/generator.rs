@@ -19,7 +19,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use futures::FutureExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use store::{Journal, Store};
+use store::{Journal, Position, Store};
 use uuid::Uuid;
 
 /// Events per INSERT transaction while loading.
@@ -405,6 +405,18 @@ pub async fn load(store: &Store, spec: LogSpec, label: &str) -> anyhow::Result<V
         }
     }
     bar.finish_and_clear();
+    // On PostgreSQL committed events stay invisible to the log reader while any older
+    // transaction of the cluster runs (that is what keeps it from skipping one): start
+    // measuring only once it sees them all.
+    let expected = loader.next_position - 1;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while store.count_after(Position::START).await? < expected as u64 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the log reader does not see the generated events after 120 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     Ok(users)
 }
 
@@ -445,6 +457,7 @@ impl Loader {
                 .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
                 .execute(pg.pool())
                 .await?;
+                self.next_position += events.len() as i64;
             }
             Store::Sqlite(lite) => {
                 let mut tx = lite.writer().begin().await?;

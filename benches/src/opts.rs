@@ -52,6 +52,10 @@ pub struct Opts {
     /// Replays timed (replay workload).
     #[arg(long, global = true)]
     pub replays: Option<usize>,
+    /// Roles of the server child (`api,projector,relay`; default all): to see what the
+    /// projection runners and the relay cost the append path.
+    #[arg(long, global = true)]
+    pub server_roles: Option<String>,
     /// Seed of the generated data.
     #[arg(long, default_value_t = 7, global = true)]
     pub seed: u64,
@@ -100,6 +104,9 @@ pub struct ChildArgs {
     /// NATS subject prefix.
     #[arg(long)]
     pub nats_prefix: Option<String>,
+    /// Roles of the server (default: all).
+    #[arg(long)]
+    pub roles: Option<String>,
 }
 
 /// `--store`.
@@ -141,6 +148,8 @@ pub struct Sizes {
     pub history: u64,
     /// Replay: replays timed.
     pub replays: usize,
+    /// Append: the server child's roles (all when `None`).
+    pub server_roles: Option<String>,
     /// Data seed.
     pub seed: u64,
 }
@@ -170,6 +179,7 @@ impl Sizes {
             rate: opts.rate.unwrap_or(pick(smoke, 50, 20)),
             history: opts.history.unwrap_or(pick(smoke, 10_000, 300)),
             replays: opts.replays.unwrap_or(pick(smoke, 20, 2)),
+            server_roles: opts.server_roles.clone(),
             seed: opts.seed,
         }
     }

@@ -20,7 +20,11 @@ use crate::table::Row;
 
 /// Runs the engine and its baselines at every `sizes.clients`.
 pub async fn run(mut env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
-    let server = ServerChild::start(&env, &ChildOptions::default()).await?;
+    let options = ChildOptions {
+        roles: sizes.server_roles.clone(),
+        ..ChildOptions::default()
+    };
+    let server = ServerChild::start(&env, &options).await?;
     let mut engine = Vec::new();
     for &clients in &sizes.clients {
         let w = run_writers(server.addr(), clients, sizes.duration, None).await?;
