@@ -15,8 +15,8 @@ use projections::{Freshness, ProjectionRunner, ReadModels};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 
 use crate::ServerConfig;
 use crate::api::ApiServices;
@@ -206,9 +206,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let (shutdown, signal) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                let _ = signal.await;
-            })
+            // TCP_NODELAY: without it (tonic ignores its own setting for a given listener)
+            // Nagle holds small responses back for the client's delayed ACK
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                async {
+                    let _ = signal.await;
+                },
+            )
             .await;
         health_reporter
             .set_service_status("", tonic_health::ServingStatus::NotServing)

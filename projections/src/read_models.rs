@@ -237,6 +237,13 @@ impl ReadModels {
         match &self.store {
             Store::Postgres(s) => {
                 let mut tx = s.pool().begin().await?;
+                // Rows and checkpoint are derived from the log and commit together: a crash
+                // may lose the last batches (the runner re-applies them from the older
+                // checkpoint) but never splits them, so they need not wait for the WAL flush
+                // that every command's append waits for.
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
                 let (upserts, deletes): (Vec<_>, Vec<_>) =
                     changes.iter().partition(|(_, row)| row.is_some());
                 if !upserts.is_empty() {

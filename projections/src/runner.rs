@@ -16,6 +16,9 @@ use crate::{Projection, ProjectionError, ReadModels, RowKey, RowSet};
 const LEASE_RETRY: Duration = Duration::from_millis(500);
 /// How often the runner rewrites its status row and checks its lease.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a woken runner lets further commits arrive before it reads them: under load, one
+/// batch (one read, one read-model transaction) then carries many commands instead of one.
+const WAKE_COALESCE: Duration = Duration::from_millis(2);
 
 /// Keeps one projection up to date with the log, in the background.
 pub struct ProjectionRunner {
@@ -241,7 +244,9 @@ impl ProjectionRunner {
                     progress.send_replace(live);
                     backoff = Duration::from_millis(50);
                     applied_since += n;
-                    n > 0
+                    // a short live batch read the log to its end: wait for the next wake-up
+                    // instead of reading again at once (a rebuild keeps going)
+                    n > 0 && (build.is_some() || n >= self.batch_size as u64)
                 }
                 Err(ProjectionError::Poison(poison)) => {
                     tracing::error!(projection = name, error = %poison, "projection stopped on a poison event");
@@ -277,7 +282,8 @@ impl ProjectionRunner {
             }
             if !progressed {
                 tokio::select! {
-                    _ = wake.changed() => {}
+                    // let the commits of concurrent commands gather into one batch
+                    _ = wake.changed() => tokio::time::sleep(WAKE_COALESCE).await,
                     _ = tokio::time::sleep(self.idle_poll) => {}
                     _ = stop.changed() => {}
                 }
