@@ -7,27 +7,22 @@
 mod common;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{Backend, Bearer, TestServer, assert_invalid_field, nats, nats_call, nats_url};
+use common::{Backend, OnNats, TestServer, assert_invalid_field, ts};
 use projections::daily::{UserClock, day_id};
 use proto::v1::health_commands_client::HealthCommandsClient;
 use proto::v1::health_queries_client::HealthQueriesClient;
 use proto::v1::log_health_sample_request::Measurement;
-use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::{
     DeleteHealthSampleRequest, GetHealthAveragesRequest, GetHealthDailyRollupRequest,
     HealthAverageWindow, HealthDay, HealthMood, HealthSleep, HealthSleepStage,
     HealthSleepStageSpan, HealthSteps, HealthWater, HealthWeight, ListHealthSamplesRequest,
-    ListHealthSamplesResponse, LogHealthSampleRequest, LogHealthSampleResponse,
-    SetPreferencesRequest, health_sample,
+    ListHealthSamplesResponse, LogHealthSampleRequest, LogHealthSampleResponse, health_sample,
 };
 use serde_json::json;
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-type Commands = HealthCommandsClient<InterceptedService<Channel, Bearer>>;
-type Queries = HealthQueriesClient<InterceptedService<Channel, Bearer>>;
+pillar_clients!(HealthCommandsClient, HealthQueriesClient);
 
 on_both_backends! {
     sqlite_sleep_across_midnight_counts_on_the_wake_up_day,
@@ -54,35 +49,10 @@ on_both_backends! {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn commands(server: &TestServer, user: Uuid) -> Commands {
-    HealthCommandsClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-fn queries(server: &TestServer, user: Uuid) -> Queries {
-    HealthQueriesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    })
-}
-
 /// Sets the user's time zone and day start; returns the clock and the consistency token.
 async fn set_clock(server: &TestServer, user: Uuid, tz: &str, hour: u32) -> (UserClock, String) {
-    let mut prefs =
-        PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)));
-    let ack = prefs
-        .set_preferences(SetPreferencesRequest {
-            timezone: Some(tz.into()),
-            day_start_hour: Some(hour),
-            ..Default::default()
-        })
-        .await
-        .expect("SetPreferences")
-        .into_inner();
-    (UserClock::new(tz, hour), ack.consistency_token)
+    let token = server.set_clock(user, tz, hour).await;
+    (UserClock::new(tz, hour), token)
 }
 
 fn sample(measurement: Measurement) -> LogHealthSampleRequest {
@@ -585,31 +555,18 @@ async fn other_users_data_is_invisible(backend: Backend) {
 /// `commands.health.log`, `queries.health.daily` and `queries.health.samples` reach the same
 /// handlers over NATS, errors included.
 async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
-    let Some(client) = nats().await else {
+    let Some(nats) = OnNats::start(backend).await else {
         return;
     };
-    let prefix = format!("t{}", Uuid::now_v7().simple());
-    let on_nats = {
-        let prefix = prefix.clone();
-        move |config: &mut lifeos::ServerConfig| {
-            config.nats_url = Some(nats_url());
-            config.nats_prefix = prefix;
-        }
-    };
-    let Some(server) = TestServer::start_with(backend, on_nats).await else {
-        return;
-    };
+    let server = &nats.server;
     let user = Uuid::now_v7();
     let token = server.token(user);
-    let subject = |relative: &str| format!("{prefix}.{relative}");
     let clock = UserClock::default();
     let d = days_ago(&clock, 1);
     let end = noon(&clock, d);
     let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
-    let (code, logged) = nats_call(
-        &client,
-        &subject("commands.health.log"),
+    let (code, logged) = nats.call("commands.health.log",
         &token,
         json!({"steps": {"count": 1234, "start": rfc(end - Duration::hours(1)), "end": rfc(end)}}),
     )
@@ -621,41 +578,41 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
         .unwrap()
         .to_string();
 
-    let (code, bad) = nats_call(
-        &client,
-        &subject("commands.health.log"),
-        &token,
-        json!({"steps": {"count": -1, "start": rfc(end), "end": rfc(end)}}),
-    )
-    .await;
+    let (code, bad) = nats
+        .call(
+            "commands.health.log",
+            &token,
+            json!({"steps": {"count": -1, "start": rfc(end), "end": rfc(end)}}),
+        )
+        .await;
     assert_eq!(code.as_deref(), Some("3"), "{bad}");
     assert_eq!(bad["field_violations"][0]["field"], "steps.count", "{bad}");
 
-    let (code, days) = nats_call(
-        &client,
-        &subject("queries.health.daily"),
-        &token,
-        json!({"fromDay": day_id(d), "toDay": day_id(d), "consistencyToken": consistency}),
-    )
-    .await;
+    let (code, days) = nats
+        .call(
+            "queries.health.daily",
+            &token,
+            json!({"fromDay": day_id(d), "toDay": day_id(d), "consistencyToken": consistency}),
+        )
+        .await;
     assert_eq!(code, None, "{days}");
     assert_eq!(
         days["days"][0]["steps"], "1234",
         "uint64 as a JSON string: {days}"
     );
 
-    let (code, listed) = nats_call(
-        &client,
-        &subject("queries.health.samples"),
-        &token,
-        json!({"consistencyToken": consistency}),
-    )
-    .await;
+    let (code, listed) = nats
+        .call(
+            "queries.health.samples",
+            &token,
+            json!({"consistencyToken": consistency}),
+        )
+        .await;
     assert_eq!(code, None, "{listed}");
     assert_eq!(
         listed["samples"][0]["sampleId"],
         sample_id.as_str(),
         "{listed}"
     );
-    server.stop().await;
+    nats.stop().await;
 }
