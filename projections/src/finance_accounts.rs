@@ -19,7 +19,9 @@ use store::LoggedEvent;
 use uuid::Uuid;
 
 use crate::focus_sessions::time_key;
-use crate::{Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet};
+use crate::{
+    Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet, payload_field,
+};
 
 /// Row group of the accounts.
 pub const ACCOUNT: &str = "account";
@@ -164,8 +166,7 @@ impl FinanceAccounts {
 }
 
 fn transaction_of(payload: &serde_json::Value) -> Option<Uuid> {
-    let (_, fields) = payload.as_object()?.iter().next()?;
-    serde_json::from_value(fields.get("transaction_id")?.clone()).ok()
+    payload_field(payload, "transaction_id")
 }
 
 impl Projection for FinanceAccounts {

@@ -177,6 +177,16 @@ pub struct DaySamples {
     pub samples: BTreeMap<Uuid, Contribution>,
 }
 
+impl DaySamples {
+    /// A day without samples.
+    pub fn empty(day: NaiveDate) -> Self {
+        Self {
+            day,
+            samples: BTreeMap::new(),
+        }
+    }
+}
+
 /// Last and mean of a discrete metric on one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stat {
@@ -454,15 +464,14 @@ impl HealthDaily {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DayHealth>, ProjectionError> {
-        let mut stored: BTreeMap<NaiveDate, DayHealth> = BTreeMap::new();
-        for row in daily::list_days(rows, &HealthDaily, user_id, from, to).await? {
-            let day: DaySamples = row.decode()?;
-            stored.insert(day.day, DayHealth::of(day.day, &day.samples));
-        }
-        Ok(from
-            .iter_days()
-            .take_while(|d| *d <= to)
-            .map(|d| stored.remove(&d).unwrap_or_else(|| DayHealth::empty(d)))
+        let day_of = |d: &DaySamples| d.day;
+        let days = daily::filled_days(rows, &HealthDaily, user_id, (from, to), day_of, |day| {
+            DaySamples::empty(day)
+        })
+        .await?;
+        Ok(days
+            .iter()
+            .map(|d| DayHealth::of(d.day, &d.samples))
             .collect())
     }
 }
@@ -505,15 +514,7 @@ impl Projection for HealthDaily {
             return Vec::new(); // apply() reports it
         };
         let (_, at) = sample_and_time(&payload);
-        // the day depends on the clock row, known only once loaded: name every day the instant
-        // can fall in, the fold picks one
-        let mut keys = vec![UserClock::key(user)];
-        keys.extend(
-            daily::candidate_days(at)
-                .into_iter()
-                .map(|d| daily::day_key(user, d)),
-        );
-        keys
+        daily::instant_keys(user, at)
     }
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
@@ -536,22 +537,12 @@ impl Projection for HealthDaily {
                 .get(&daily::day_key(user, day))
                 .map(Row::decode)
                 .transpose()?
-                .unwrap_or_else(|| DaySamples {
-                    day,
-                    samples: BTreeMap::new(),
-                }))
+                .unwrap_or_else(|| DaySamples::empty(day)))
         };
         let (day, samples) = match payload {
             HealthEvent::HealthSampleLogged { measurement, .. } => {
                 let clock = UserClock::get(rows, user)?;
-                let day = clock.day_of(at);
-                if !daily::candidate_days(at).contains(&day) {
-                    // keys() did not load this row: writing it would overwrite what is stored
-                    return Err(poison(format!(
-                        "local day {day} of {at} in {} is outside the loaded days",
-                        clock.timezone
-                    )));
-                }
+                let day = clock.loaded_day_of(at).map_err(poison)?;
                 let mut samples = load(day)?;
                 samples
                     .samples

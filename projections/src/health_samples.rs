@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use store::LoggedEvent;
 use uuid::Uuid;
 
-use crate::{DocFilter, Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet};
+use crate::{
+    DocFilter, Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet,
+    payload_field,
+};
 
 /// Row group of the samples.
 pub const SAMPLE: &str = "sample";
@@ -96,8 +99,7 @@ impl HealthSamples {
 
 /// The sample id of a health event's payload.
 fn sample_id_of(payload: &serde_json::Value) -> Option<Uuid> {
-    let (_, fields) = payload.as_object()?.iter().next()?;
-    serde_json::from_value(fields.get("sample_id")?.clone()).ok()
+    payload_field(payload, "sample_id")
 }
 
 impl Projection for HealthSamples {
