@@ -110,6 +110,35 @@ pub fn instant_keys(user_id: Uuid, at: DateTime<Utc>) -> Vec<RowKey> {
     keys
 }
 
+/// The keys of a rollup's [`Projection::keys`]: a `preferences` event's clock row; for an event
+/// of aggregate type `own` with a user and an instant (`at_of`), `own_keys(user, at)`; else none.
+pub fn rollup_keys(
+    event: &LoggedEvent,
+    own: &str,
+    at_of: impl FnOnce(&LoggedEvent) -> Option<DateTime<Utc>>,
+    own_keys: impl FnOnce(Uuid, DateTime<Utc>) -> Vec<RowKey>,
+) -> Vec<RowKey> {
+    if let Some(clock) = UserClock::key_of(event) {
+        return vec![clock];
+    }
+    match (event.aggregate_type == own, event.user_id, at_of(event)) {
+        (true, Some(user), Some(at)) => own_keys(user, at),
+        _ => Vec::new(),
+    }
+}
+
+/// The start of a rollup's [`Projection::apply`]: folds a `preferences` event into the user's
+/// clock row and says whether `event` is left to fold, i.e. is of aggregate type `own` (the
+/// runner applies every event; other pillars' are not the rollup's).
+pub fn own_event_left(
+    model: &str,
+    own: &str,
+    event: &LoggedEvent,
+    rows: &mut RowSet,
+) -> Result<bool, ProjectionError> {
+    Ok(!UserClock::fold(model, event, rows)? && event.aggregate_type == own)
+}
+
 /// `day`, checked to be one of the days [`day_keys`] loaded for an event at `at`; otherwise
 /// why not (the fold must poison the event: writing an unloaded row would overwrite what is
 /// stored).

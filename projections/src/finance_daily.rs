@@ -87,30 +87,17 @@ impl Projection for FinanceDaily {
     }
 
     fn keys(&self, event: &LoggedEvent) -> Vec<RowKey> {
-        if let Some(clock) = UserClock::key_of(event) {
-            return vec![clock];
-        }
-        match (
-            event.aggregate_type.as_str(),
-            event.user_id,
-            occurred_at(event),
-        ) {
-            (Account::TYPE, Some(user), Some(at)) => {
-                let mut keys = vec![UserClock::key(user)];
-                keys.extend(TransactionDay::key_of(event));
-                keys.extend(daily::day_keys(user, at));
-                keys
-            }
-            _ => Vec::new(),
-        }
+        daily::rollup_keys(event, Account::TYPE, occurred_at, |user, at| {
+            let mut keys = vec![UserClock::key(user)];
+            keys.extend(TransactionDay::key_of(event));
+            keys.extend(daily::day_keys(user, at));
+            keys
+        })
     }
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
-            return Ok(());
-        }
-        if event.aggregate_type != Account::TYPE {
+        if !daily::own_event_left(&model, Account::TYPE, event, rows)? {
             return Ok(());
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);

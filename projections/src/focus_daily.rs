@@ -141,26 +141,13 @@ impl Projection for FocusDaily {
     }
 
     fn keys(&self, event: &LoggedEvent) -> Vec<RowKey> {
-        if let Some(clock) = UserClock::key_of(event) {
-            return vec![clock];
-        }
-        match (
-            event.aggregate_type.as_str(),
-            event.user_id,
-            ended_at(event),
-        ) {
-            (FocusTimer::TYPE, Some(user), Some(at)) => daily::instant_keys(user, at),
-            _ => Vec::new(),
-        }
+        daily::rollup_keys(event, FocusTimer::TYPE, ended_at, daily::instant_keys)
     }
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
+        if !daily::own_event_left(&model, FocusTimer::TYPE, event, rows)? {
             return Ok(());
-        }
-        if event.aggregate_type != FocusTimer::TYPE {
-            return Ok(()); // the runner applies every event; other pillars' are not ours
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: FocusEvent =

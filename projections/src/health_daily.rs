@@ -504,26 +504,18 @@ impl Projection for HealthDaily {
     }
 
     fn keys(&self, event: &LoggedEvent) -> Vec<RowKey> {
-        if let Some(clock) = UserClock::key_of(event) {
-            return vec![clock];
-        }
-        let (HealthLog::TYPE, Some(user)) = (event.aggregate_type.as_str(), event.user_id) else {
-            return Vec::new();
+        // an unreadable payload has no keys: apply() reports it
+        let at_of = |event: &LoggedEvent| {
+            let payload = serde_json::from_value::<HealthEvent>(event.payload.clone()).ok()?;
+            Some(sample_and_time(&payload).1)
         };
-        let Ok(payload) = serde_json::from_value::<HealthEvent>(event.payload.clone()) else {
-            return Vec::new(); // apply() reports it
-        };
-        let (_, at) = sample_and_time(&payload);
-        daily::instant_keys(user, at)
+        daily::rollup_keys(event, HealthLog::TYPE, at_of, daily::instant_keys)
     }
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
+        if !daily::own_event_left(&model, HealthLog::TYPE, event, rows)? {
             return Ok(());
-        }
-        if event.aggregate_type != HealthLog::TYPE {
-            return Ok(()); // the runner applies every event; other pillars' are not ours
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let user = event

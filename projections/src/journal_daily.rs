@@ -137,33 +137,20 @@ impl Projection for JournalDaily {
     }
 
     fn keys(&self, event: &LoggedEvent) -> Vec<RowKey> {
-        if let Some(clock) = UserClock::key_of(event) {
-            return vec![clock];
-        }
-        match (
-            event.aggregate_type.as_str(),
-            event.user_id,
-            written_at(event),
-        ) {
-            (JournalEntry::TYPE, Some(user), Some(at)) => {
-                let mut keys = vec![
-                    UserClock::key(user),
-                    RowKey::new(user, event.aggregate_id.clone()),
-                ];
-                keys.extend(daily::day_keys(user, at));
-                keys
-            }
-            _ => Vec::new(),
-        }
+        daily::rollup_keys(event, JournalEntry::TYPE, written_at, |user, at| {
+            let mut keys = vec![
+                UserClock::key(user),
+                RowKey::new(user, event.aggregate_id.clone()),
+            ];
+            keys.extend(daily::day_keys(user, at));
+            keys
+        })
     }
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
+        if !daily::own_event_left(&model, JournalEntry::TYPE, event, rows)? {
             return Ok(());
-        }
-        if event.aggregate_type != JournalEntry::TYPE {
-            return Ok(()); // the runner applies every event; other pillars' are not ours
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: JournalEntryEvent =

@@ -168,11 +168,8 @@ impl Projection for JournalEntries {
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
+        if !daily::own_event_left(&model, JournalEntry::TYPE, event, rows)? {
             return Ok(());
-        }
-        if event.aggregate_type != JournalEntry::TYPE {
-            return Ok(()); // the runner applies every event; other pillars' are not ours
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: JournalEntryEvent =
