@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use aggregates::Issued;
 use aggregates::focus::{FocusCommand, FocusKind, FocusTimer, StartFocus};
-use aggregates::preferences::{PreferencesCommand, PreferencesPatch, UserPreferences};
+use aggregates::preferences::{PreferencesPatch, UserPreferences};
 use chrono::{DateTime, NaiveDate, Utc};
 use projections::daily::UserClock;
 use projections::focus_daily::{DayFocus, FocusDaily};
@@ -168,27 +168,11 @@ impl Env {
 
     /// Sets `user`'s preferences at `at`.
     async fn prefs(&self, user: Uuid, at: DateTime<Utc>, patch: PreferencesPatch) -> Position {
-        let outcome = self
-            .preferences
-            .execute(
-                &user.to_string(),
-                Issued::new(user, at, PreferencesCommand::Set(patch)),
-                &(),
-                user_metadata(user),
-                None,
-            )
-            .await
-            .expect("preferences set");
-        outcome.receipt.position.expect("preferences changed")
+        common::set_preferences(&self.preferences, user, at, patch).await
     }
 
     async fn clock(&self, user: Uuid, timezone: &str, day_start_hour: u32) -> Position {
-        let patch = PreferencesPatch {
-            timezone: Some(timezone.to_string()),
-            day_start_hour: Some(day_start_hour),
-            ..PreferencesPatch::default()
-        };
-        self.prefs(user, utc(2026, 1, 1, 0, 0), patch).await
+        common::set_clock(&self.preferences, user, timezone, day_start_hour).await
     }
 
     /// Runs `s` (start, interruptions, pauses, end) as `user`; returns its id and the position

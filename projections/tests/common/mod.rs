@@ -36,8 +36,28 @@ pub fn user_metadata(user: Uuid) -> HashMap<String, String> {
     HashMap::from([(meta::USER_ID.to_string(), user.to_string())])
 }
 
-/// Sets `user`'s clock (time zone and day start) through the preferences aggregate, at the
-/// start of 2026; returns the position of its event.
+/// Sets `user`'s preferences (`patch`) at `at` through the preferences aggregate; returns the
+/// position of its event.
+pub async fn set_preferences(
+    preferences: &AggregateStore<UserPreferences, Store>,
+    user: Uuid,
+    at: DateTime<Utc>,
+    patch: PreferencesPatch,
+) -> Position {
+    let outcome = preferences
+        .execute(
+            &user.to_string(),
+            Issued::new(user, at, PreferencesCommand::Set(patch)),
+            &(),
+            user_metadata(user),
+            None,
+        )
+        .await
+        .expect("preferences set");
+    outcome.receipt.position.expect("preferences changed")
+}
+
+/// Sets `user`'s clock (time zone and day start) at the start of 2026 (see [`set_preferences`]).
 pub async fn set_clock(
     preferences: &AggregateStore<UserPreferences, Store>,
     user: Uuid,
@@ -49,17 +69,7 @@ pub async fn set_clock(
         day_start_hour: Some(day_start_hour),
         ..PreferencesPatch::default()
     };
-    let outcome = preferences
-        .execute(
-            &user.to_string(),
-            Issued::new(user, utc(2026, 1, 1, 0, 0), PreferencesCommand::Set(patch)),
-            &(),
-            user_metadata(user),
-            None,
-        )
-        .await
-        .expect("preferences set");
-    outcome.receipt.position.expect("preferences changed")
+    set_preferences(preferences, user, utc(2026, 1, 1, 0, 0), patch).await
 }
 
 pub fn base() -> DateTime<Utc> {
