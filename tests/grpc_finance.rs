@@ -811,7 +811,7 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     assert_eq!(bad["field_violations"][0]["field"], "amount", "{bad}");
 
     let recorded = record(
-        &mut commands(&server, user),
+        &mut commands(server, user),
         RecordTransactionRequest {
             amount: money("-4.50", "EUR"),
             ..spend(&acc, "0", "Bakery", utc(2026, 3, 2, 9))

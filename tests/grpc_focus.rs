@@ -828,7 +828,7 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     assert_eq!(code, None, "{st}");
     assert_eq!(st["running"]["sessionId"], session.as_str(), "{st}");
 
-    let done = complete(&mut commands(&server, user), &session).await;
+    let done = complete(&mut commands(server, user), &session).await;
     let (code, summary) = nats
         .call(
             "queries.focus.today",

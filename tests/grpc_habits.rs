@@ -665,7 +665,7 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     assert_eq!(listed["habits"][0]["frequencyTimes"], 3, "{listed}");
 
     // the grpc view agrees
-    let grpc = list(&mut queries(&server, user), &consistency, false).await;
+    let grpc = list(&mut queries(server, user), &consistency, false).await;
     assert_eq!(grpc.habits[0].habit_id, habit);
     nats.stop().await;
 }

@@ -655,7 +655,7 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     assert_eq!(code, None, "{found}");
     assert_eq!(found["entries"][0]["entryId"], entry_id.as_str(), "{found}");
     // and over gRPC, the same entry
-    let got = queries(&server, user)
+    let got = queries(server, user)
         .get_entry(GetJournalEntryRequest {
             entry_id: entry_id.clone(),
             consistency_token: consistency,

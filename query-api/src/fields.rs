@@ -91,10 +91,8 @@ pub fn day_range(from_day: &str, to_day: &str) -> Result<(NaiveDate, NaiveDate),
 
 /// A daily rollup request of any pillar: a day range and a consistency token.
 pub trait RollupRequest {
-    /// The first day, `YYYY-MM-DD`.
-    fn from_day(&self) -> &str;
-    /// The last day (included), `YYYY-MM-DD`.
-    fn to_day(&self) -> &str;
+    /// Its `from_day` and `to_day` fields (`YYYY-MM-DD`, both included).
+    fn day_fields(&self) -> (&str, &str);
     /// The consistency token to wait for (empty: none).
     fn consistency_token(&self) -> &str;
 }
@@ -104,11 +102,8 @@ pub trait RollupRequest {
 macro_rules! rollup_requests {
     ($($request:ty),+ $(,)?) => {$(
         impl RollupRequest for $request {
-            fn from_day(&self) -> &str {
-                &self.from_day
-            }
-            fn to_day(&self) -> &str {
-                &self.to_day
+            fn day_fields(&self) -> (&str, &str) {
+                (&self.from_day, &self.to_day)
             }
             fn consistency_token(&self) -> &str {
                 &self.consistency_token
@@ -134,7 +129,8 @@ pub async fn rollup_range(
 ) -> Result<(Caller, NaiveDate, NaiveDate), Status> {
     let caller = Caller::of(request)?;
     let r = request.get_ref();
-    let (from, to) = day_range(r.from_day(), r.to_day())?;
+    let (from_day, to_day) = r.day_fields();
+    let (from, to) = day_range(from_day, to_day)?;
     consistency.wait(r.consistency_token()).await?;
     Ok((caller, from, to))
 }
