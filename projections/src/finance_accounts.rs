@@ -144,7 +144,7 @@ impl FinanceAccounts {
         page_size: usize,
     ) -> Result<(Vec<TransactionView>, Option<RowCursor>), ProjectionError> {
         let group = transactions_group(account_id);
-        let mut page = rows
+        let page = rows
             .list_rows(
                 &FinanceAccounts,
                 user_id,
@@ -153,15 +153,7 @@ impl FinanceAccounts {
                 page_size + 1,
             )
             .await?;
-        let next = (page.len() > page_size).then(|| {
-            page.truncate(page_size);
-            page.last().map(|r| RowCursor {
-                sort_key: r.sort_key.clone(),
-                row_id: r.key.row_id.clone(),
-            })
-        });
-        let views = page.iter().map(Row::decode).collect::<Result<_, _>>()?;
-        Ok((views, next.flatten()))
+        RowCursor::page(page, page_size)
     }
 }
 

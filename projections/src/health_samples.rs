@@ -73,7 +73,7 @@ impl HealthSamples {
             .map(|m| DocFilter::eq("metric", m.as_str()))
             .into_iter()
             .collect();
-        let mut page = rows
+        let page = rows
             .list_rows_filtered(
                 &HealthSamples,
                 user_id,
@@ -83,17 +83,7 @@ impl HealthSamples {
                 page_size + 1,
             )
             .await?;
-        let next = if page.len() > page_size {
-            page.truncate(page_size);
-            page.last().map(|r| RowCursor {
-                sort_key: r.sort_key.clone(),
-                row_id: r.key.row_id.clone(),
-            })
-        } else {
-            None
-        };
-        let samples = page.iter().map(Row::decode).collect::<Result<_, _>>()?;
-        Ok((samples, next))
+        RowCursor::page(page, page_size)
     }
 }
 
