@@ -244,11 +244,9 @@ async fn create_update_cancel_and_list(backend: Backend) {
 }
 
 async fn bad_input_names_the_field(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((_server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let ok = fields("x", utc(2026, 3, 2, 9, 0), utc(2026, 3, 2, 10, 0));
     let cases = [
         (
@@ -363,11 +361,9 @@ async fn today(q: &mut Queries, token: &str) -> CalendarDay {
 }
 
 async fn today_and_free_busy_in_the_users_zone(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let set = server.set_clock(user, "Pacific/Kiritimati", 4).await;
     let empty = today(&mut q, &set).await;
     assert_eq!(empty.timezone, "Pacific/Kiritimati");
@@ -545,11 +541,9 @@ fn without(uid: &str) -> String {
 }
 
 async fn import_ics_is_idempotent_and_cancels_removed(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((_server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let first = import(&mut c, "ics:test", ICS).await;
     assert_eq!(
         (
@@ -688,11 +682,9 @@ async fn import_ics_is_idempotent_and_cancels_removed(backend: Backend) {
 const OUTLOOK_ICS: &str = include_str!("data/outlook.ics");
 
 async fn import_ics_reads_an_outlook_vtimezone(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((_server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let imported = import(&mut c, "ics:outlook", OUTLOOK_ICS).await;
     assert_eq!(imported.created, 1, "{imported:?}");
     let page = list(

@@ -313,11 +313,9 @@ async fn open_record_and_balance(backend: Backend) {
 /// Three decimals for USD, an unknown currency, a foreign currency: INVALID_ARGUMENT naming the
 /// field, and nothing is written.
 async fn bad_money_names_the_field_and_writes_nothing(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let err = c
         .open_account(OpenAccountRequest {
             name: "Nope".into(),
@@ -426,11 +424,9 @@ async fn bad_money_names_the_field_and_writes_nothing(backend: Backend) {
 /// transaction matched by amount + date + payee; importing again adds nothing and reports every
 /// row as a duplicate with its line.
 async fn import_twice_adds_nothing_the_second_time(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let acc = open(&mut c, "USD", "0").await;
     let manual = record(
         &mut c,
@@ -540,11 +536,9 @@ fn category<'a>(lines: &'a [CategorySpending], name: &str) -> &'a CategorySpendi
 /// Budgets for January and February (carry-over), spending in both: February's report carries
 /// January's unspent amount.
 async fn monthly_spending_against_budget_with_carry_over(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let acc = open(&mut c, "USD", "0").await;
     for (month, carry_over) in [("2026-01", false), ("2026-02", true)] {
         c.set_budget(SetBudgetRequest {

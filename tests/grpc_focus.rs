@@ -264,11 +264,9 @@ async fn a_full_pomodoro_cycle(backend: Backend) {
 /// A second StartFocus is FAILED_PRECONDITION naming the running session and writes nothing; a
 /// repeated command id answers with the first session's id.
 async fn a_second_start_names_the_running_session(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let first_id = Uuid::now_v7().to_string();
     let first = start(
         &mut c,
@@ -534,11 +532,9 @@ async fn bad_input_names_the_field(backend: Backend) {
 /// Planned minutes default from the caller's preferences (set through the Preferences service),
 /// and so does the cycle's length.
 async fn planned_minutes_default_from_preferences(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let set = server
         .set_preferences(
             user,
@@ -596,11 +592,9 @@ async fn planned_minutes_default_from_preferences(backend: Backend) {
 /// Today's summary and the rollup use the caller's zone and day start (set through
 /// Preferences), read their own writes with consistency tokens, and count linked tasks.
 async fn today_and_rollup_in_the_users_zone(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     // the zone furthest from UTC, so "today" differs from the UTC date half the time
     let set = server.set_clock(user, "Pacific/Kiritimati", 4).await;
     let clock = UserClock::new("Pacific/Kiritimati", 4);

@@ -153,11 +153,9 @@ fn the_habit(list: &ListHabitsResponse) -> &Habit {
 /// Seven daily check-ins ending today: a 7-day streak, Loop's day-7 score, XP growing with the
 /// streak, the first-check-in and 7-day badges, and one rollup day each.
 async fn daily_check_ins_build_streak_score_and_xp(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (habit, _) = create(&mut c, daily("Meditate")).await;
     Uuid::parse_str(&habit).expect("the server assigned a UUID");
 
@@ -243,11 +241,9 @@ async fn daily_check_ins_build_streak_score_and_xp(backend: Backend) {
 /// A later entry for a day replaces the earlier one; both stay in the log; the streak follows
 /// and the day pays XP once.
 async fn a_correction_replaces_the_days_entry(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (habit, _) = create(&mut c, daily("Stretch")).await;
     let first = today() - Duration::days(4);
     for day in first.iter_days().take(5) {
@@ -310,11 +306,9 @@ async fn a_correction_replaces_the_days_entry(backend: Backend) {
 /// A numeric at-most habit takes decimal amounts; an archived habit takes no check-ins and
 /// leaves the default listing.
 async fn numeric_habits_and_archiving(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let chosen = Uuid::now_v7().to_string();
     let (habit, _) = create(
         &mut c,
@@ -396,11 +390,9 @@ async fn numeric_habits_and_archiving(backend: Backend) {
 
 /// Bad input is INVALID_ARGUMENT naming the field, and writes nothing.
 async fn bad_input_names_the_field_and_writes_nothing(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let numeric = CreateHabitRequest {
         kind: HabitKind::Numeric as i32,
         unit: "km".into(),

@@ -134,11 +134,9 @@ fn days_ago(clock: &UserClock, n: i64) -> NaiveDate {
 /// A night from 22:30 to 06:45 local (New York) with 15 minutes awake: 8 hours asleep on the
 /// wake-up day, nothing on the evening's day, even though the UTC dates differ.
 async fn sleep_across_midnight_counts_on_the_wake_up_day(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (clock, _) = set_clock(&server, user, "America/New_York", 0).await;
     let wake_day = days_ago(&clock, 3);
     let midnight = clock.day_range(wake_day).start;
@@ -205,11 +203,9 @@ async fn sleep_across_midnight_counts_on_the_wake_up_day(backend: Backend) {
 /// Steps of one day add up; weights (kg and lb, converted exactly) give the day's last (by
 /// time, not by logging order) and mean.
 async fn steps_sum_and_weight_last_and_mean(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (clock, _) = set_clock(&server, user, "Europe/Paris", 4).await;
     let d = days_ago(&clock, 2);
     let at = |h: i64| clock.day_range(d).start + Duration::hours(h); // 04:00 + h local
@@ -260,11 +256,9 @@ async fn steps_sum_and_weight_last_and_mean(backend: Backend) {
 /// and is counted once; the same external id from another source is another sample; a
 /// repeated command_id answers the first sample.
 async fn dedupe_by_source_and_external_id(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let clock = UserClock::default();
     let d = days_ago(&clock, 1);
     let import = |count| LogHealthSampleRequest {
@@ -321,11 +315,9 @@ async fn dedupe_by_source_and_external_id(backend: Backend) {
 /// missing measurement and a malformed source are INVALID_ARGUMENT naming the field; nothing
 /// of them is written.
 async fn bad_input_names_the_field_and_writes_nothing(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let now = Utc::now();
     let hour_ago = now - Duration::hours(1);
     let cases: Vec<(LogHealthSampleRequest, &str)> = vec![
@@ -406,11 +398,9 @@ async fn bad_input_names_the_field_and_writes_nothing(backend: Backend) {
 /// Deleting a sample removes it from the list and subtracts it from its day; an unknown,
 /// already deleted or other-source sample is NOT_FOUND.
 async fn delete_subtracts_from_the_rollup(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (clock, _) = set_clock(&server, user, "Asia/Tokyo", 0).await;
     let d = days_ago(&clock, 1);
     let at = noon(&clock, d);
@@ -461,11 +451,9 @@ async fn delete_subtracts_from_the_rollup(backend: Backend) {
 
 /// Averages over the last 7 and 30 local days ending today count only the days with data.
 async fn averages_over_7_and_30_days(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (clock, _) = set_clock(&server, user, "Pacific/Kiritimati", 4).await;
     let at = |n: i64| noon(&clock, days_ago(&clock, n));
     log(&mut c, sample(steps(4000, at(1), at(1)))).await;

@@ -154,11 +154,9 @@ async fn rollup(q: &mut Queries, from: NaiveDate, to: NaiveDate, token: &str) ->
 /// A write is listed on its day and found by its words, with the sentiment the server computed;
 /// an edit's new word is found and the old one no longer; a deleted entry is found nowhere.
 async fn writes_edits_and_deletes_show_in_list_and_search(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let good = write(
         &mut c,
         WriteJournalEntryRequest {
@@ -292,11 +290,9 @@ async fn writes_edits_and_deletes_show_in_list_and_search(backend: Backend) {
 
 /// FTS syntax characters in a query never make an error; an empty query is INVALID_ARGUMENT.
 async fn search_accepts_any_input(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let w = write(
         &mut c,
         entry(
@@ -371,11 +367,9 @@ async fn search_accepts_any_input(backend: Backend) {
 /// Entries count on the local day of the user's zone and day start (preferences), with the
 /// mean mood and sentiment; edits and deletes change the day exactly.
 async fn daily_rollup_in_the_users_zone(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     server.set_clock(user, "America/New_York", 4).await;
     // 2026-03-03 07:30 UTC = 02:30 EST: still 2 March with days from 04:00
     let late = write(
@@ -439,11 +433,9 @@ async fn daily_rollup_in_the_users_zone(backend: Backend) {
 
 /// Every malformed field is INVALID_ARGUMENT naming it, and nothing is written.
 async fn bad_input_names_the_field_and_writes_nothing(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let at = utc(2026, 3, 2, 9, 0);
     let writes = [
         (entry("  ", None, at), "text"),

@@ -25,7 +25,8 @@ macro_rules! on_both_backends {
 
 /// Defines, for one pillar's generated clients, `type Commands` and `type Queries` (with the
 /// caller's header) and `fn commands(&TestServer, Uuid)` / `fn queries(&TestServer, Uuid)`
-/// (as that user), e.g. `pillar_clients!(HabitCommandsClient, HabitQueriesClient);`.
+/// (as that user) and `start_with_clients(Backend)` (a server, a new user and both clients),
+/// e.g. `pillar_clients!(HabitCommandsClient, HabitQueriesClient);`.
 #[allow(unused_macros)]
 macro_rules! pillar_clients {
     ($commands:ident, $queries:ident) => {
@@ -42,6 +43,17 @@ macro_rules! pillar_clients {
         /// The pillar's queries as `user`.
         fn queries(server: &$crate::common::TestServer, user: ::uuid::Uuid) -> Queries {
             server.client(user, $queries::with_interceptor)
+        }
+
+        /// A server on `backend` (see `TestServer::start`), a new user, and the pillar's
+        /// commands and queries as that user.
+        async fn start_with_clients(
+            backend: $crate::common::Backend,
+        ) -> Option<($crate::common::TestServer, ::uuid::Uuid, Commands, Queries)> {
+            let server = $crate::common::TestServer::start(backend).await?;
+            let user = ::uuid::Uuid::now_v7();
+            let (c, q) = (commands(&server, user), queries(&server, user));
+            Some((server, user, c, q))
         }
     };
 }
