@@ -796,11 +796,13 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     assert_eq!(code, None, "{opened}");
     let acc = opened["accountId"].as_str().expect("accountId").to_string();
 
-    let (code, bad) = nats.call("commands.finance.record",
-        &jwt,
-        json!({"accountId": acc, "amount": {"amount": "-1.005", "currency": "EUR"}, "payee": "X"}),
-    )
-    .await;
+    let (code, bad) = nats
+        .call(
+            "commands.finance.record",
+            &jwt,
+            json!({"accountId": acc, "amount": {"amount": "-1.005", "currency": "EUR"}, "payee": "X"}),
+        )
+        .await;
     assert_eq!(code.as_deref(), Some("3"), "{bad}");
     assert_eq!(bad["field_violations"][0]["field"], "amount", "{bad}");
 

@@ -611,19 +611,23 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     let user = Uuid::now_v7();
     let token = server.token(user);
 
-    let (code, created) = nats.call("commands.habits.create",
-        &token,
-        json!({"name": "Walk", "kind": "HABIT_KIND_YES_NO", "frequencyTimes": 3, "frequencyDays": 7}),
-    )
-    .await;
+    let (code, created) = nats
+        .call(
+            "commands.habits.create",
+            &token,
+            json!({"name": "Walk", "kind": "HABIT_KIND_YES_NO", "frequencyTimes": 3, "frequencyDays": 7}),
+        )
+        .await;
     assert_eq!(code, None, "{created}");
     let habit = created["habitId"].as_str().expect("habitId").to_string();
 
-    let (code, bad) = nats.call("commands.habits.create",
-        &token,
-        json!({"name": "Walk", "kind": "HABIT_KIND_YES_NO", "frequencyTimes": 8, "frequencyDays": 7}),
-    )
-    .await;
+    let (code, bad) = nats
+        .call(
+            "commands.habits.create",
+            &token,
+            json!({"name": "Walk", "kind": "HABIT_KIND_YES_NO", "frequencyTimes": 8, "frequencyDays": 7}),
+        )
+        .await;
     assert_eq!(code.as_deref(), Some("3"), "{bad}");
     assert_eq!(
         bad["field_violations"][0]["field"], "frequency_times",

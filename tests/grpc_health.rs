@@ -554,11 +554,13 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     let end = noon(&clock, d);
     let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
-    let (code, logged) = nats.call("commands.health.log",
-        &token,
-        json!({"steps": {"count": 1234, "start": rfc(end - Duration::hours(1)), "end": rfc(end)}}),
-    )
-    .await;
+    let (code, logged) = nats
+        .call(
+            "commands.health.log",
+            &token,
+            json!({"steps": {"count": 1234, "start": rfc(end - Duration::hours(1)), "end": rfc(end)}}),
+        )
+        .await;
     assert_eq!(code, None, "{logged}");
     let sample_id = logged["sampleId"].as_str().expect("sampleId").to_string();
     let consistency = logged["ack"]["consistencyToken"]
