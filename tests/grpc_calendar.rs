@@ -6,25 +6,20 @@
 #[macro_use]
 mod common;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{Backend, Bearer, TestServer, assert_invalid_field, nats, nats_call, nats_url};
+use chrono::{DateTime, Duration, Utc};
+use common::{Backend, OnNats, TestServer, assert_invalid_field, time, ts, utc};
 use proto::v1::calendar_commands_client::CalendarCommandsClient;
 use proto::v1::calendar_queries_client::CalendarQueriesClient;
-use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::{
     CalendarDay, CalendarEventFields, CalendarTodayRequest, CancelEventRequest, CommandAck,
     CreateEventRequest, FreeBusyRequest, GetMeetingRollupRequest, ImportIcsRequest,
-    ImportIcsResponse, ListEventsRequest, ListEventsResponse, SetPreferencesRequest,
-    UpdateEventRequest,
+    ImportIcsResponse, ListEventsRequest, ListEventsResponse, UpdateEventRequest,
 };
 use serde_json::json;
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-type Commands = CalendarCommandsClient<InterceptedService<Channel, Bearer>>;
-type Queries = CalendarQueriesClient<InterceptedService<Channel, Bearer>>;
+pillar_clients!(CalendarCommandsClient, CalendarQueriesClient);
 
 on_both_backends! {
     sqlite_create_update_cancel_and_list, postgres_create_update_cancel_and_list
@@ -45,30 +40,6 @@ on_both_backends! {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn commands(server: &TestServer, user: Uuid) -> Commands {
-    CalendarCommandsClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-fn queries(server: &TestServer, user: Uuid) -> Queries {
-    CalendarQueriesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    })
-}
-
-fn time(ts: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    let ts = ts.as_ref().expect("a timestamp");
-    DateTime::from_timestamp(ts.seconds, ts.nanos as u32).expect("valid timestamp")
-}
-
-fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-}
 
 fn fields(title: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> CalendarEventFields {
     CalendarEventFields {
@@ -273,11 +244,9 @@ async fn create_update_cancel_and_list(backend: Backend) {
 }
 
 async fn bad_input_names_the_field(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((_server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let ok = fields("x", utc(2026, 3, 2, 9, 0), utc(2026, 3, 2, 10, 0));
     let cases = [
         (
@@ -392,23 +361,11 @@ async fn today(q: &mut Queries, token: &str) -> CalendarDay {
 }
 
 async fn today_and_free_busy_in_the_users_zone(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
-    let mut prefs =
-        PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)));
-    let set = prefs
-        .set_preferences(SetPreferencesRequest {
-            timezone: Some("Pacific/Kiritimati".into()),
-            day_start_hour: Some(4),
-            ..Default::default()
-        })
-        .await
-        .expect("SetPreferences")
-        .into_inner();
-    let empty = today(&mut q, &set.consistency_token).await;
+    let set = server.set_clock(user, "Pacific/Kiritimati", 4).await;
+    let empty = today(&mut q, &set).await;
     assert_eq!(empty.timezone, "Pacific/Kiritimati");
     assert_eq!(empty.day_start_hour, 4);
     assert!(empty.occurrences.is_empty());
@@ -491,67 +448,56 @@ async fn today_and_free_busy_in_the_users_zone(backend: Backend) {
 }
 
 async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
-    let Some(client) = nats().await else {
+    let Some(nats) = OnNats::start(backend).await else {
         return;
     };
-    let prefix = format!("t{}", Uuid::now_v7().simple());
-    let on_nats = {
-        let prefix = prefix.clone();
-        move |config: &mut lifeos::ServerConfig| {
-            config.nats_url = Some(nats_url());
-            config.nats_prefix = prefix;
-        }
-    };
-    let Some(server) = TestServer::start_with(backend, on_nats).await else {
-        return;
-    };
+    let server = &nats.server;
     let user = Uuid::now_v7();
     let token = server.token(user);
-    let subject = |relative: &str| format!("{prefix}.{relative}");
 
-    let (code, ack) = nats_call(
-        &client,
-        &subject("commands.calendar.create"),
-        &token,
-        json!({"event": {
-            "title": "On the bus",
-            "start": "2026-03-02T09:00:00Z",
-            "end": "2026-03-02T10:00:00Z",
-            "timeZone": "Europe/Paris",
-        }}),
-    )
-    .await;
+    let (code, ack) = nats
+        .call(
+            "commands.calendar.create",
+            &token,
+            json!({"event": {
+                "title": "On the bus",
+                "start": "2026-03-02T09:00:00Z",
+                "end": "2026-03-02T10:00:00Z",
+                "timeZone": "Europe/Paris",
+            }}),
+        )
+        .await;
     assert_eq!(code, None, "{ack}");
     let event_id = ack["aggregateId"]
         .as_str()
         .expect("aggregateId")
         .to_string();
 
-    let (code, bad) = nats_call(
-        &client,
-        &subject("commands.calendar.create"),
-        &token,
-        json!({"event": {
-            "title": "Backwards",
-            "start": "2026-03-02T09:00:00Z",
-            "end": "2026-03-02T08:00:00Z",
-        }}),
-    )
-    .await;
+    let (code, bad) = nats
+        .call(
+            "commands.calendar.create",
+            &token,
+            json!({"event": {
+                "title": "Backwards",
+                "start": "2026-03-02T09:00:00Z",
+                "end": "2026-03-02T08:00:00Z",
+            }}),
+        )
+        .await;
     assert_eq!(code.as_deref(), Some("3"), "{bad}");
     assert_eq!(bad["field_violations"][0]["field"], "end", "{bad}");
 
-    let (code, listed) = nats_call(
-        &client,
-        &subject("queries.calendar.events"),
-        &token,
-        json!({
-            "from": "2026-03-02T00:00:00Z",
-            "to": "2026-03-03T00:00:00Z",
-            "consistencyToken": ack["consistencyToken"],
-        }),
-    )
-    .await;
+    let (code, listed) = nats
+        .call(
+            "queries.calendar.events",
+            &token,
+            json!({
+                "from": "2026-03-02T00:00:00Z",
+                "to": "2026-03-03T00:00:00Z",
+                "consistencyToken": ack["consistencyToken"],
+            }),
+        )
+        .await;
     assert_eq!(code, None, "{listed}");
     assert_eq!(
         listed["occurrences"][0]["eventId"],
@@ -560,13 +506,13 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     );
     assert_eq!(listed["occurrences"][0]["title"], "On the bus", "{listed}");
 
-    let (code, fb) = nats_call(
-        &client,
-        &subject("queries.calendar.free_busy"),
-        &token,
-        json!({"day": "2026-03-02", "consistencyToken": ack["consistencyToken"]}),
-    )
-    .await;
+    let (code, fb) = nats
+        .call(
+            "queries.calendar.free_busy",
+            &token,
+            json!({"day": "2026-03-02", "consistencyToken": ack["consistencyToken"]}),
+        )
+        .await;
     assert_eq!(code, None, "{fb}");
     assert_eq!(fb["busy"][0]["start"], "2026-03-02T09:00:00Z", "{fb}");
 }
@@ -595,11 +541,9 @@ fn without(uid: &str) -> String {
 }
 
 async fn import_ics_is_idempotent_and_cancels_removed(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((_server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let first = import(&mut c, "ics:test", ICS).await;
     assert_eq!(
         (
@@ -738,11 +682,9 @@ async fn import_ics_is_idempotent_and_cancels_removed(backend: Backend) {
 const OUTLOOK_ICS: &str = include_str!("data/outlook.ics");
 
 async fn import_ics_reads_an_outlook_vtimezone(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((_server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let imported = import(&mut c, "ics:outlook", OUTLOOK_ICS).await;
     assert_eq!(imported.created, 1, "{imported:?}");
     let page = list(

@@ -7,11 +7,10 @@
 mod common;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use common::{Backend, Bearer, TestServer, assert_invalid_field, nats, nats_call, nats_url};
+use common::{Backend, OnNats, TestServer, assert_invalid_field, ts};
 use projections::daily::day_id;
 use proto::v1::finance_commands_client::FinanceCommandsClient;
 use proto::v1::finance_queries_client::FinanceQueriesClient;
-use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::{
     CategorySpending, CsvColumn, CsvMapping, DeleteTransactionRequest, FinanceAccount,
     GetAccountRequest, GetFinanceDailyRollupRequest, GetMonthlySpendingRequest, ImportCsvRequest,
@@ -22,12 +21,9 @@ use proto::v1::{
 };
 use serde_json::json;
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-type Commands = FinanceCommandsClient<InterceptedService<Channel, Bearer>>;
-type Queries = FinanceQueriesClient<InterceptedService<Channel, Bearer>>;
+pillar_clients!(FinanceCommandsClient, FinanceQueriesClient);
 
 on_both_backends! {
     sqlite_open_record_and_balance, postgres_open_record_and_balance => open_record_and_balance;
@@ -54,14 +50,6 @@ on_both_backends! {
 
 const BANK_CSV: &str = include_str!("data/bank.csv");
 
-fn commands(server: &TestServer, user: Uuid) -> Commands {
-    FinanceCommandsClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-fn queries(server: &TestServer, user: Uuid) -> Queries {
-    FinanceQueriesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
 fn money(amount: &str, currency: &str) -> Option<Money> {
     Some(Money {
         amount: amount.to_string(),
@@ -71,13 +59,6 @@ fn money(amount: &str, currency: &str) -> Option<Money> {
 
 fn amount_of(m: &Option<Money>) -> &str {
     &m.as_ref().expect("an amount").amount
-}
-
-fn ts(at: DateTime<Utc>) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: 0,
-    })
 }
 
 async fn open(c: &mut Commands, currency: &str, opening: &str) -> String {
@@ -332,11 +313,9 @@ async fn open_record_and_balance(backend: Backend) {
 /// Three decimals for USD, an unknown currency, a foreign currency: INVALID_ARGUMENT naming the
 /// field, and nothing is written.
 async fn bad_money_names_the_field_and_writes_nothing(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let err = c
         .open_account(OpenAccountRequest {
             name: "Nope".into(),
@@ -445,11 +424,9 @@ async fn bad_money_names_the_field_and_writes_nothing(backend: Backend) {
 /// transaction matched by amount + date + payee; importing again adds nothing and reports every
 /// row as a duplicate with its line.
 async fn import_twice_adds_nothing_the_second_time(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let acc = open(&mut c, "USD", "0").await;
     let manual = record(
         &mut c,
@@ -559,11 +536,9 @@ fn category<'a>(lines: &'a [CategorySpending], name: &str) -> &'a CategorySpendi
 /// Budgets for January and February (carry-over), spending in both: February's report carries
 /// January's unspent amount.
 async fn monthly_spending_against_budget_with_carry_over(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let acc = open(&mut c, "USD", "0").await;
     for (month, carry_over) in [("2026-01", false), ("2026-02", true)] {
         c.set_budget(SetBudgetRequest {
@@ -662,15 +637,15 @@ async fn daily_rollup_in_the_users_zone(backend: Backend) {
         return;
     };
     let user = Uuid::now_v7();
-    let mut prefs =
-        PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)));
-    prefs
-        .set_preferences(SetPreferencesRequest {
-            timezone: Some("America/New_York".into()),
-            ..Default::default()
-        })
-        .await
-        .expect("SetPreferences");
+    server
+        .set_preferences(
+            user,
+            SetPreferencesRequest {
+                timezone: Some("America/New_York".into()),
+                ..Default::default()
+            },
+        )
+        .await;
     let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let acc = open(&mut c, "USD", "0").await;
     // 2026-03-10 02:00 UTC = 2026-03-09 22:00 EDT
@@ -804,61 +779,50 @@ async fn other_users_account_is_not_found(backend: Backend) {
 
 /// `commands.finance.*` and `queries.finance.*` answer over NATS with the gRPC handlers.
 async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
-    let Some(client) = nats().await else {
+    let Some(nats) = OnNats::start(backend).await else {
         return;
     };
-    let prefix = format!("t{}", Uuid::now_v7().simple());
-    let on_nats = {
-        let prefix = prefix.clone();
-        move |config: &mut lifeos::ServerConfig| {
-            config.nats_url = Some(nats_url());
-            config.nats_prefix = prefix;
-        }
-    };
-    let Some(server) = TestServer::start_with(backend, on_nats).await else {
-        return;
-    };
+    let server = &nats.server;
     let user = Uuid::now_v7();
     let jwt = server.token(user);
-    let subject = |relative: &str| format!("{prefix}.{relative}");
 
-    let (code, opened) = nats_call(
-        &client,
-        &subject("commands.finance.open_account"),
-        &jwt,
-        json!({"name": "Wallet", "currency": "EUR", "openingBalance": "20"}),
-    )
-    .await;
+    let (code, opened) = nats
+        .call(
+            "commands.finance.open_account",
+            &jwt,
+            json!({"name": "Wallet", "currency": "EUR", "openingBalance": "20"}),
+        )
+        .await;
     assert_eq!(code, None, "{opened}");
     let acc = opened["accountId"].as_str().expect("accountId").to_string();
 
-    let (code, bad) = nats_call(
-        &client,
-        &subject("commands.finance.record"),
-        &jwt,
-        json!({"accountId": acc, "amount": {"amount": "-1.005", "currency": "EUR"}, "payee": "X"}),
-    )
-    .await;
+    let (code, bad) = nats
+        .call(
+            "commands.finance.record",
+            &jwt,
+            json!({"accountId": acc, "amount": {"amount": "-1.005", "currency": "EUR"}, "payee": "X"}),
+        )
+        .await;
     assert_eq!(code.as_deref(), Some("3"), "{bad}");
     assert_eq!(bad["field_violations"][0]["field"], "amount", "{bad}");
 
     let recorded = record(
-        &mut commands(&server, user),
+        &mut commands(server, user),
         RecordTransactionRequest {
             amount: money("-4.50", "EUR"),
             ..spend(&acc, "0", "Bakery", utc(2026, 3, 2, 9))
         },
     )
     .await;
-    let (code, account) = nats_call(
-        &client,
-        &subject("queries.finance.account"),
-        &jwt,
-        json!({"accountId": acc, "consistencyToken": token(&recorded)}),
-    )
-    .await;
+    let (code, account) = nats
+        .call(
+            "queries.finance.account",
+            &jwt,
+            json!({"accountId": acc, "consistencyToken": token(&recorded)}),
+        )
+        .await;
     assert_eq!(code, None, "{account}");
     assert_eq!(account["balance"]["amount"], "15.50", "{account}");
     assert_eq!(account["balance"]["currency"], "EUR", "{account}");
-    server.stop().await;
+    nats.stop().await;
 }

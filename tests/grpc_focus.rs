@@ -6,14 +6,11 @@
 #[macro_use]
 mod common;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{
-    Backend, Bearer, TestServer, assert_invalid_field, create, nats, nats_call, nats_url, new_task,
-};
+use chrono::{Duration, NaiveDate, Utc};
+use common::{Backend, OnNats, TestServer, assert_invalid_field, create, new_task, time};
 use projections::daily::{UserClock, day_id};
 use proto::v1::focus_commands_client::FocusCommandsClient;
 use proto::v1::focus_queries_client::FocusQueriesClient;
-use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::{
     AbandonFocusRequest, CommandAck, CompleteFocusRequest, DailyFocus, FocusKind,
     FocusSessionState, FocusState, GetDailyRollupRequest, GetFocusStateRequest,
@@ -22,12 +19,9 @@ use proto::v1::{
 };
 use serde_json::json;
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-type Commands = FocusCommandsClient<InterceptedService<Channel, Bearer>>;
-type Queries = FocusQueriesClient<InterceptedService<Channel, Bearer>>;
+pillar_clients!(FocusCommandsClient, FocusQueriesClient);
 
 on_both_backends! {
     sqlite_a_full_pomodoro_cycle, postgres_a_full_pomodoro_cycle => a_full_pomodoro_cycle;
@@ -50,14 +44,6 @@ on_both_backends! {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn commands(server: &TestServer, user: Uuid) -> Commands {
-    FocusCommandsClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-fn queries(server: &TestServer, user: Uuid) -> Queries {
-    FocusQueriesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
 
 fn start_request(kind: FocusKind) -> StartFocusRequest {
     StartFocusRequest {
@@ -111,11 +97,6 @@ async fn rollup(q: &mut Queries, from: NaiveDate, to: NaiveDate, token: &str) ->
     .expect("GetDailyRollup succeeds")
     .into_inner()
     .days
-}
-
-fn time(ts: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    let ts = ts.as_ref().expect("a timestamp");
-    DateTime::from_timestamp(ts.seconds, ts.nanos as u32).expect("valid timestamp")
 }
 
 fn kind(k: i32) -> FocusKind {
@@ -283,11 +264,9 @@ async fn a_full_pomodoro_cycle(backend: Backend) {
 /// A second StartFocus is FAILED_PRECONDITION naming the running session and writes nothing; a
 /// repeated command id answers with the first session's id.
 async fn a_second_start_names_the_running_session(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let first_id = Uuid::now_v7().to_string();
     let first = start(
         &mut c,
@@ -553,24 +532,21 @@ async fn bad_input_names_the_field(backend: Backend) {
 /// Planned minutes default from the caller's preferences (set through the Preferences service),
 /// and so does the cycle's length.
 async fn planned_minutes_default_from_preferences(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
-    let mut prefs =
-        PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)));
-    let set = prefs
-        .set_preferences(SetPreferencesRequest {
-            pomodoro_work_minutes: Some(50),
-            short_break_minutes: Some(10),
-            long_break_minutes: Some(30),
-            cycles_before_long_break: Some(2),
-            ..Default::default()
-        })
-        .await
-        .expect("SetPreferences")
-        .into_inner();
+    let set = server
+        .set_preferences(
+            user,
+            SetPreferencesRequest {
+                pomodoro_work_minutes: Some(50),
+                short_break_minutes: Some(10),
+                long_break_minutes: Some(30),
+                cycles_before_long_break: Some(2),
+                ..Default::default()
+            },
+        )
+        .await;
     let before = state(&mut q, &set.consistency_token).await;
     assert_eq!(before.suggested_planned_minutes, 50);
     assert_eq!(before.cycles_before_long_break, 2);
@@ -616,25 +592,13 @@ async fn planned_minutes_default_from_preferences(backend: Backend) {
 /// Today's summary and the rollup use the caller's zone and day start (set through
 /// Preferences), read their own writes with consistency tokens, and count linked tasks.
 async fn today_and_rollup_in_the_users_zone(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     // the zone furthest from UTC, so "today" differs from the UTC date half the time
-    let mut prefs =
-        PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)));
-    let set = prefs
-        .set_preferences(SetPreferencesRequest {
-            timezone: Some("Pacific/Kiritimati".into()),
-            day_start_hour: Some(4),
-            ..Default::default()
-        })
-        .await
-        .expect("SetPreferences")
-        .into_inner();
+    let set = server.set_clock(user, "Pacific/Kiritimati", 4).await;
     let clock = UserClock::new("Pacific/Kiritimati", 4);
-    let empty = today(&mut q, &set.consistency_token).await;
+    let empty = today(&mut q, &set).await;
     assert_eq!(empty.timezone, "Pacific/Kiritimati");
     assert_eq!(empty.day_start_hour, 4);
     let day = clock.day_of(time(&empty.day_start));
@@ -810,31 +774,20 @@ async fn other_users_session_is_not_found(backend: Backend) {
 /// `commands.focus.*` and `queries.focus.*` answer over NATS with the gRPC handlers: a session
 /// started over NATS is completed over gRPC and rolled up for today over NATS.
 async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
-    let Some(client) = nats().await else {
+    let Some(nats) = OnNats::start(backend).await else {
         return;
     };
-    let prefix = format!("t{}", Uuid::now_v7().simple());
-    let on_nats = {
-        let prefix = prefix.clone();
-        move |config: &mut lifeos::ServerConfig| {
-            config.nats_url = Some(nats_url());
-            config.nats_prefix = prefix;
-        }
-    };
-    let Some(server) = TestServer::start_with(backend, on_nats).await else {
-        return;
-    };
+    let server = &nats.server;
     let user = Uuid::now_v7();
     let token = server.token(user);
-    let subject = |relative: &str| format!("{prefix}.{relative}");
 
-    let (code, started) = nats_call(
-        &client,
-        &subject("commands.focus.start"),
-        &token,
-        json!({"kind": "FOCUS_KIND_POMODORO"}),
-    )
-    .await;
+    let (code, started) = nats
+        .call(
+            "commands.focus.start",
+            &token,
+            json!({"kind": "FOCUS_KIND_POMODORO"}),
+        )
+        .await;
     assert_eq!(code, None, "{started}");
     assert_eq!(started["plannedMinutes"], 25, "{started}");
     let session = started["sessionId"]
@@ -846,45 +799,45 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
         .unwrap()
         .to_string();
 
-    let (code, bad) = nats_call(
-        &client,
-        &subject("commands.focus.start"),
-        &token,
-        json!({"kind": "FOCUS_KIND_COUNTDOWN", "plannedMinutes": 2000}),
-    )
-    .await;
+    let (code, bad) = nats
+        .call(
+            "commands.focus.start",
+            &token,
+            json!({"kind": "FOCUS_KIND_COUNTDOWN", "plannedMinutes": 2000}),
+        )
+        .await;
     assert_eq!(code.as_deref(), Some("3"), "{bad}");
     assert_eq!(
         bad["field_violations"][0]["field"], "planned_minutes",
         "{bad}"
     );
 
-    let (code, st) = nats_call(
-        &client,
-        &subject("queries.focus.state"),
-        &token,
-        json!({"consistencyToken": token_started}),
-    )
-    .await;
+    let (code, st) = nats
+        .call(
+            "queries.focus.state",
+            &token,
+            json!({"consistencyToken": token_started}),
+        )
+        .await;
     assert_eq!(code, None, "{st}");
     assert_eq!(st["running"]["sessionId"], session.as_str(), "{st}");
 
-    let done = complete(&mut commands(&server, user), &session).await;
-    let (code, summary) = nats_call(
-        &client,
-        &subject("queries.focus.today"),
-        &token,
-        json!({"consistencyToken": done.consistency_token}),
-    )
-    .await;
+    let done = complete(&mut commands(server, user), &session).await;
+    let (code, summary) = nats
+        .call(
+            "queries.focus.today",
+            &token,
+            json!({"consistencyToken": done.consistency_token}),
+        )
+        .await;
     assert_eq!(code, None, "{summary}");
-    let (code, listed) = nats_call(
-        &client,
-        &subject("queries.focus.sessions"),
-        &token,
-        json!({"consistencyToken": done.consistency_token}),
-    )
-    .await;
+    let (code, listed) = nats
+        .call(
+            "queries.focus.sessions",
+            &token,
+            json!({"consistencyToken": done.consistency_token}),
+        )
+        .await;
     assert_eq!(code, None, "{listed}");
     assert_eq!(
         listed["sessions"][0]["state"], "FOCUS_SESSION_STATE_COMPLETED",
@@ -895,13 +848,13 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
     if summary["today"]["day"] == ended_day {
         assert_eq!(summary["today"]["completed"], 1, "{summary}");
     }
-    let (code, days) = nats_call(
-        &client,
-        &subject("queries.focus.daily"),
-        &token,
-        json!({"fromDay": ended_day, "toDay": ended_day}),
-    )
-    .await;
+    let (code, days) = nats
+        .call(
+            "queries.focus.daily",
+            &token,
+            json!({"fromDay": ended_day, "toDay": ended_day}),
+        )
+        .await;
     assert_eq!(code, None, "{days}");
     assert_eq!(days["days"][0]["completed"], 1, "{days}");
     for relative in [
@@ -910,18 +863,14 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
         "commands.focus.interrupt",
         "commands.focus.abandon",
     ] {
-        let (code, body) = nats_call(
-            &client,
-            &subject(relative),
-            &token,
-            json!({"sessionId": session}),
-        )
-        .await;
+        let (code, body) = nats
+            .call(relative, &token, json!({"sessionId": session}))
+            .await;
         assert_eq!(
             code.as_deref(),
             Some("9"),
             "{relative} on an ended session: {body}"
         );
     }
-    server.stop().await;
+    nats.stop().await;
 }

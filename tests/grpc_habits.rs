@@ -10,26 +10,22 @@
 mod common;
 
 use chrono::{Duration, NaiveDate, Utc};
-use common::{Backend, Bearer, TestServer, assert_invalid_field, nats, nats_call, nats_url};
+use common::{Backend, OnNats, TestServer, assert_invalid_field};
 use projections::daily::day_id;
 use proto::v1::habit_commands_client::HabitCommandsClient;
 use proto::v1::habit_queries_client::HabitQueriesClient;
 use proto::v1::history_client::HistoryClient;
-use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::{
     ArchiveHabitRequest, CheckHabitRequest, CheckHabitResponse, CreateHabitRequest,
     GetHabitDailyRollupRequest, GetHabitProgressRequest, GetHabitRequest, Habit, HabitDetails,
     HabitEntryValue, HabitGoal, HabitKind, HistoryEvent, ListHabitsRequest, ListHabitsResponse,
-    ReplayUserEventsRequest, SetPreferencesRequest, UnarchiveHabitRequest, UpdateHabitRequest,
+    ReplayUserEventsRequest, UnarchiveHabitRequest, UpdateHabitRequest,
 };
 use serde_json::json;
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-type Commands = HabitCommandsClient<InterceptedService<Channel, Bearer>>;
-type Queries = HabitQueriesClient<InterceptedService<Channel, Bearer>>;
+pillar_clients!(HabitCommandsClient, HabitQueriesClient);
 
 on_both_backends! {
     sqlite_daily_check_ins_build_streak_score_and_xp,
@@ -53,14 +49,6 @@ on_both_backends! {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn commands(server: &TestServer, user: Uuid) -> Commands {
-    HabitCommandsClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-fn queries(server: &TestServer, user: Uuid) -> Queries {
-    HabitQueriesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
 
 fn today() -> NaiveDate {
     Utc::now().date_naive()
@@ -130,8 +118,7 @@ async fn get(q: &mut Queries, habit: &str, days: u32, token: &str) -> HabitDetai
 }
 
 async fn history(server: &TestServer, user: Uuid) -> Vec<HistoryEvent> {
-    let mut client =
-        HistoryClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)));
+    let mut client = server.client(user, HistoryClient::with_interceptor);
     let mut stream = client
         .replay_user_events(ReplayUserEventsRequest {
             pillars: vec!["habits".to_string()],
@@ -166,11 +153,9 @@ fn the_habit(list: &ListHabitsResponse) -> &Habit {
 /// Seven daily check-ins ending today: a 7-day streak, Loop's day-7 score, XP growing with the
 /// streak, the first-check-in and 7-day badges, and one rollup day each.
 async fn daily_check_ins_build_streak_score_and_xp(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (habit, _) = create(&mut c, daily("Meditate")).await;
     Uuid::parse_str(&habit).expect("the server assigned a UUID");
 
@@ -256,11 +241,9 @@ async fn daily_check_ins_build_streak_score_and_xp(backend: Backend) {
 /// A later entry for a day replaces the earlier one; both stay in the log; the streak follows
 /// and the day pays XP once.
 async fn a_correction_replaces_the_days_entry(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (habit, _) = create(&mut c, daily("Stretch")).await;
     let first = today() - Duration::days(4);
     for day in first.iter_days().take(5) {
@@ -323,11 +306,9 @@ async fn a_correction_replaces_the_days_entry(backend: Backend) {
 /// A numeric at-most habit takes decimal amounts; an archived habit takes no check-ins and
 /// leaves the default listing.
 async fn numeric_habits_and_archiving(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let chosen = Uuid::now_v7().to_string();
     let (habit, _) = create(
         &mut c,
@@ -409,11 +390,9 @@ async fn numeric_habits_and_archiving(backend: Backend) {
 
 /// Bad input is INVALID_ARGUMENT naming the field, and writes nothing.
 async fn bad_input_names_the_field_and_writes_nothing(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let numeric = CreateHabitRequest {
         kind: HabitKind::Numeric as i32,
         unit: "km".into(),
@@ -625,54 +604,43 @@ async fn another_users_habit_is_not_found(backend: Backend) {
 
 /// `commands.habits.*` and `queries.habits.*` reach the same handlers over NATS.
 async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
-    let Some(client) = nats().await else {
+    let Some(nats) = OnNats::start(backend).await else {
         return;
     };
-    let prefix = format!("t{}", Uuid::now_v7().simple());
-    let on_nats = {
-        let prefix = prefix.clone();
-        move |config: &mut lifeos::ServerConfig| {
-            config.nats_url = Some(nats_url());
-            config.nats_prefix = prefix;
-        }
-    };
-    let Some(server) = TestServer::start_with(backend, on_nats).await else {
-        return;
-    };
+    let server = &nats.server;
     let user = Uuid::now_v7();
     let token = server.token(user);
-    let subject = |relative: &str| format!("{prefix}.{relative}");
 
-    let (code, created) = nats_call(
-        &client,
-        &subject("commands.habits.create"),
-        &token,
-        json!({"name": "Walk", "kind": "HABIT_KIND_YES_NO", "frequencyTimes": 3, "frequencyDays": 7}),
-    )
-    .await;
+    let (code, created) = nats
+        .call(
+            "commands.habits.create",
+            &token,
+            json!({"name": "Walk", "kind": "HABIT_KIND_YES_NO", "frequencyTimes": 3, "frequencyDays": 7}),
+        )
+        .await;
     assert_eq!(code, None, "{created}");
     let habit = created["habitId"].as_str().expect("habitId").to_string();
 
-    let (code, bad) = nats_call(
-        &client,
-        &subject("commands.habits.create"),
-        &token,
-        json!({"name": "Walk", "kind": "HABIT_KIND_YES_NO", "frequencyTimes": 8, "frequencyDays": 7}),
-    )
-    .await;
+    let (code, bad) = nats
+        .call(
+            "commands.habits.create",
+            &token,
+            json!({"name": "Walk", "kind": "HABIT_KIND_YES_NO", "frequencyTimes": 8, "frequencyDays": 7}),
+        )
+        .await;
     assert_eq!(code.as_deref(), Some("3"), "{bad}");
     assert_eq!(
         bad["field_violations"][0]["field"], "frequency_times",
         "{bad}"
     );
 
-    let (code, checked) = nats_call(
-        &client,
-        &subject("commands.habits.check"),
-        &token,
-        json!({"habitId": habit, "day": day_id(today()), "value": "HABIT_ENTRY_VALUE_YES"}),
-    )
-    .await;
+    let (code, checked) = nats
+        .call(
+            "commands.habits.check",
+            &token,
+            json!({"habitId": habit, "day": day_id(today()), "value": "HABIT_ENTRY_VALUE_YES"}),
+        )
+        .await;
     assert_eq!(code, None, "{checked}");
     // 1 of 3 in 7: a success (base XP) but no done day yet, so no streak bonus
     assert_eq!(checked["xp"], 10, "{checked}");
@@ -681,21 +649,21 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
         .expect("a token")
         .to_string();
 
-    let (code, listed) = nats_call(
-        &client,
-        &subject("queries.habits.list"),
-        &token,
-        json!({"consistencyToken": consistency}),
-    )
-    .await;
+    let (code, listed) = nats
+        .call(
+            "queries.habits.list",
+            &token,
+            json!({"consistencyToken": consistency}),
+        )
+        .await;
     assert_eq!(code, None, "{listed}");
     assert_eq!(listed["habits"][0]["habitId"], habit.as_str(), "{listed}");
     assert_eq!(listed["habits"][0]["frequencyTimes"], 3, "{listed}");
 
     // the grpc view agrees
-    let grpc = list(&mut queries(&server, user), &consistency, false).await;
+    let grpc = list(&mut queries(server, user), &consistency, false).await;
     assert_eq!(grpc.habits[0].habit_id, habit);
-    server.stop().await;
+    nats.stop().await;
 }
 
 /// "Today" (streaks, today's entry) and the rollup's clock are the user's preferences' zone.
@@ -704,20 +672,11 @@ async fn today_follows_the_users_clock(backend: Backend) {
         return;
     };
     let user = Uuid::now_v7();
-    let set =
-        PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-            .set_preferences(SetPreferencesRequest {
-                timezone: Some("Pacific/Kiritimati".into()),
-                day_start_hour: Some(0),
-                ..Default::default()
-            })
-            .await
-            .expect("SetPreferences")
-            .into_inner();
+    let set = server.set_clock(user, "Pacific/Kiritimati", 0).await;
     let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     // UTC+14: the local day is the UTC date or the next one
     let local = projections::daily::UserClock::new("Pacific/Kiritimati", 0).day_of(Utc::now());
-    let empty = list(&mut q, &set.consistency_token, false).await;
+    let empty = list(&mut q, &set, false).await;
     assert_eq!(empty.today, day_id(local));
     let (habit, _) = create(&mut c, daily("Swim")).await;
     let done = check(&mut c, check_request(&habit, local, HabitEntryValue::Yes)).await;

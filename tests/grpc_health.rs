@@ -7,27 +7,22 @@
 mod common;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{Backend, Bearer, TestServer, assert_invalid_field, nats, nats_call, nats_url};
+use common::{Backend, OnNats, TestServer, assert_invalid_field, ts};
 use projections::daily::{UserClock, day_id};
 use proto::v1::health_commands_client::HealthCommandsClient;
 use proto::v1::health_queries_client::HealthQueriesClient;
 use proto::v1::log_health_sample_request::Measurement;
-use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::{
     DeleteHealthSampleRequest, GetHealthAveragesRequest, GetHealthDailyRollupRequest,
     HealthAverageWindow, HealthDay, HealthMood, HealthSleep, HealthSleepStage,
     HealthSleepStageSpan, HealthSteps, HealthWater, HealthWeight, ListHealthSamplesRequest,
-    ListHealthSamplesResponse, LogHealthSampleRequest, LogHealthSampleResponse,
-    SetPreferencesRequest, health_sample,
+    ListHealthSamplesResponse, LogHealthSampleRequest, LogHealthSampleResponse, health_sample,
 };
 use serde_json::json;
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-type Commands = HealthCommandsClient<InterceptedService<Channel, Bearer>>;
-type Queries = HealthQueriesClient<InterceptedService<Channel, Bearer>>;
+pillar_clients!(HealthCommandsClient, HealthQueriesClient);
 
 on_both_backends! {
     sqlite_sleep_across_midnight_counts_on_the_wake_up_day,
@@ -54,35 +49,10 @@ on_both_backends! {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn commands(server: &TestServer, user: Uuid) -> Commands {
-    HealthCommandsClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-fn queries(server: &TestServer, user: Uuid) -> Queries {
-    HealthQueriesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    })
-}
-
 /// Sets the user's time zone and day start; returns the clock and the consistency token.
 async fn set_clock(server: &TestServer, user: Uuid, tz: &str, hour: u32) -> (UserClock, String) {
-    let mut prefs =
-        PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)));
-    let ack = prefs
-        .set_preferences(SetPreferencesRequest {
-            timezone: Some(tz.into()),
-            day_start_hour: Some(hour),
-            ..Default::default()
-        })
-        .await
-        .expect("SetPreferences")
-        .into_inner();
-    (UserClock::new(tz, hour), ack.consistency_token)
+    let token = server.set_clock(user, tz, hour).await;
+    (UserClock::new(tz, hour), token)
 }
 
 fn sample(measurement: Measurement) -> LogHealthSampleRequest {
@@ -164,11 +134,9 @@ fn days_ago(clock: &UserClock, n: i64) -> NaiveDate {
 /// A night from 22:30 to 06:45 local (New York) with 15 minutes awake: 8 hours asleep on the
 /// wake-up day, nothing on the evening's day, even though the UTC dates differ.
 async fn sleep_across_midnight_counts_on_the_wake_up_day(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (clock, _) = set_clock(&server, user, "America/New_York", 0).await;
     let wake_day = days_ago(&clock, 3);
     let midnight = clock.day_range(wake_day).start;
@@ -235,11 +203,9 @@ async fn sleep_across_midnight_counts_on_the_wake_up_day(backend: Backend) {
 /// Steps of one day add up; weights (kg and lb, converted exactly) give the day's last (by
 /// time, not by logging order) and mean.
 async fn steps_sum_and_weight_last_and_mean(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (clock, _) = set_clock(&server, user, "Europe/Paris", 4).await;
     let d = days_ago(&clock, 2);
     let at = |h: i64| clock.day_range(d).start + Duration::hours(h); // 04:00 + h local
@@ -290,11 +256,9 @@ async fn steps_sum_and_weight_last_and_mean(backend: Backend) {
 /// and is counted once; the same external id from another source is another sample; a
 /// repeated command_id answers the first sample.
 async fn dedupe_by_source_and_external_id(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let clock = UserClock::default();
     let d = days_ago(&clock, 1);
     let import = |count| LogHealthSampleRequest {
@@ -351,11 +315,9 @@ async fn dedupe_by_source_and_external_id(backend: Backend) {
 /// missing measurement and a malformed source are INVALID_ARGUMENT naming the field; nothing
 /// of them is written.
 async fn bad_input_names_the_field_and_writes_nothing(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let now = Utc::now();
     let hour_ago = now - Duration::hours(1);
     let cases: Vec<(LogHealthSampleRequest, &str)> = vec![
@@ -436,11 +398,9 @@ async fn bad_input_names_the_field_and_writes_nothing(backend: Backend) {
 /// Deleting a sample removes it from the list and subtracts it from its day; an unknown,
 /// already deleted or other-source sample is NOT_FOUND.
 async fn delete_subtracts_from_the_rollup(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (clock, _) = set_clock(&server, user, "Asia/Tokyo", 0).await;
     let d = days_ago(&clock, 1);
     let at = noon(&clock, d);
@@ -491,11 +451,9 @@ async fn delete_subtracts_from_the_rollup(backend: Backend) {
 
 /// Averages over the last 7 and 30 local days ending today count only the days with data.
 async fn averages_over_7_and_30_days(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let (clock, _) = set_clock(&server, user, "Pacific/Kiritimati", 4).await;
     let at = |n: i64| noon(&clock, days_ago(&clock, n));
     log(&mut c, sample(steps(4000, at(1), at(1)))).await;
@@ -585,35 +543,24 @@ async fn other_users_data_is_invisible(backend: Backend) {
 /// `commands.health.log`, `queries.health.daily` and `queries.health.samples` reach the same
 /// handlers over NATS, errors included.
 async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
-    let Some(client) = nats().await else {
+    let Some(nats) = OnNats::start(backend).await else {
         return;
     };
-    let prefix = format!("t{}", Uuid::now_v7().simple());
-    let on_nats = {
-        let prefix = prefix.clone();
-        move |config: &mut lifeos::ServerConfig| {
-            config.nats_url = Some(nats_url());
-            config.nats_prefix = prefix;
-        }
-    };
-    let Some(server) = TestServer::start_with(backend, on_nats).await else {
-        return;
-    };
+    let server = &nats.server;
     let user = Uuid::now_v7();
     let token = server.token(user);
-    let subject = |relative: &str| format!("{prefix}.{relative}");
     let clock = UserClock::default();
     let d = days_ago(&clock, 1);
     let end = noon(&clock, d);
     let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
-    let (code, logged) = nats_call(
-        &client,
-        &subject("commands.health.log"),
-        &token,
-        json!({"steps": {"count": 1234, "start": rfc(end - Duration::hours(1)), "end": rfc(end)}}),
-    )
-    .await;
+    let (code, logged) = nats
+        .call(
+            "commands.health.log",
+            &token,
+            json!({"steps": {"count": 1234, "start": rfc(end - Duration::hours(1)), "end": rfc(end)}}),
+        )
+        .await;
     assert_eq!(code, None, "{logged}");
     let sample_id = logged["sampleId"].as_str().expect("sampleId").to_string();
     let consistency = logged["ack"]["consistencyToken"]
@@ -621,41 +568,41 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
         .unwrap()
         .to_string();
 
-    let (code, bad) = nats_call(
-        &client,
-        &subject("commands.health.log"),
-        &token,
-        json!({"steps": {"count": -1, "start": rfc(end), "end": rfc(end)}}),
-    )
-    .await;
+    let (code, bad) = nats
+        .call(
+            "commands.health.log",
+            &token,
+            json!({"steps": {"count": -1, "start": rfc(end), "end": rfc(end)}}),
+        )
+        .await;
     assert_eq!(code.as_deref(), Some("3"), "{bad}");
     assert_eq!(bad["field_violations"][0]["field"], "steps.count", "{bad}");
 
-    let (code, days) = nats_call(
-        &client,
-        &subject("queries.health.daily"),
-        &token,
-        json!({"fromDay": day_id(d), "toDay": day_id(d), "consistencyToken": consistency}),
-    )
-    .await;
+    let (code, days) = nats
+        .call(
+            "queries.health.daily",
+            &token,
+            json!({"fromDay": day_id(d), "toDay": day_id(d), "consistencyToken": consistency}),
+        )
+        .await;
     assert_eq!(code, None, "{days}");
     assert_eq!(
         days["days"][0]["steps"], "1234",
         "uint64 as a JSON string: {days}"
     );
 
-    let (code, listed) = nats_call(
-        &client,
-        &subject("queries.health.samples"),
-        &token,
-        json!({"consistencyToken": consistency}),
-    )
-    .await;
+    let (code, listed) = nats
+        .call(
+            "queries.health.samples",
+            &token,
+            json!({"consistencyToken": consistency}),
+        )
+        .await;
     assert_eq!(code, None, "{listed}");
     assert_eq!(
         listed["samples"][0]["sampleId"],
         sample_id.as_str(),
         "{listed}"
     );
-    server.stop().await;
+    nats.stop().await;
 }

@@ -6,26 +6,21 @@
 #[macro_use]
 mod common;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use common::{Backend, Bearer, TestServer, assert_invalid_field, nats, nats_call, nats_url};
+use chrono::{DateTime, NaiveDate, Utc};
+use common::{Backend, OnNats, TestServer, assert_invalid_field, ts, utc};
 use projections::daily::day_id;
 use proto::v1::journal_commands_client::JournalCommandsClient;
 use proto::v1::journal_queries_client::JournalQueriesClient;
-use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::{
     CommandAck, DeleteJournalEntryRequest, EditJournalEntryRequest, GetJournalDailyRollupRequest,
     GetJournalEntryRequest, JournalDay, JournalEntry, ListJournalEntriesRequest,
-    SearchJournalEntriesRequest, SetPreferencesRequest, WriteJournalEntryRequest,
-    WriteJournalEntryResponse,
+    SearchJournalEntriesRequest, WriteJournalEntryRequest, WriteJournalEntryResponse,
 };
 use serde_json::json;
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-type Commands = JournalCommandsClient<InterceptedService<Channel, Bearer>>;
-type Queries = JournalQueriesClient<InterceptedService<Channel, Bearer>>;
+pillar_clients!(JournalCommandsClient, JournalQueriesClient);
 
 on_both_backends! {
     sqlite_writes_edits_and_deletes_show_in_list_and_search,
@@ -50,27 +45,8 @@ on_both_backends! {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn commands(server: &TestServer, user: Uuid) -> Commands {
-    JournalCommandsClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-fn queries(server: &TestServer, user: Uuid) -> Queries {
-    JournalQueriesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
-}
-
-fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-}
-
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn ts(at: DateTime<Utc>) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: 0,
-    })
 }
 
 fn entry(text: &str, mood: Option<u32>, at: DateTime<Utc>) -> WriteJournalEntryRequest {
@@ -178,11 +154,9 @@ async fn rollup(q: &mut Queries, from: NaiveDate, to: NaiveDate, token: &str) ->
 /// A write is listed on its day and found by its words, with the sentiment the server computed;
 /// an edit's new word is found and the old one no longer; a deleted entry is found nowhere.
 async fn writes_edits_and_deletes_show_in_list_and_search(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let good = write(
         &mut c,
         WriteJournalEntryRequest {
@@ -316,11 +290,9 @@ async fn writes_edits_and_deletes_show_in_list_and_search(backend: Backend) {
 
 /// FTS syntax characters in a query never make an error; an empty query is INVALID_ARGUMENT.
 async fn search_accepts_any_input(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let w = write(
         &mut c,
         entry(
@@ -395,21 +367,10 @@ async fn search_accepts_any_input(backend: Backend) {
 /// Entries count on the local day of the user's zone and day start (preferences), with the
 /// mean mood and sentiment; edits and deletes change the day exactly.
 async fn daily_rollup_in_the_users_zone(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, user, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
-    let mut prefs =
-        PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)));
-    prefs
-        .set_preferences(SetPreferencesRequest {
-            timezone: Some("America/New_York".into()),
-            day_start_hour: Some(4),
-            ..Default::default()
-        })
-        .await
-        .expect("SetPreferences");
+    server.set_clock(user, "America/New_York", 4).await;
     // 2026-03-03 07:30 UTC = 02:30 EST: still 2 March with days from 04:00
     let late = write(
         &mut c,
@@ -472,11 +433,9 @@ async fn daily_rollup_in_the_users_zone(backend: Backend) {
 
 /// Every malformed field is INVALID_ARGUMENT naming it, and nothing is written.
 async fn bad_input_names_the_field_and_writes_nothing(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else {
+    let Some((server, _, mut c, mut q)) = start_with_clients(backend).await else {
         return;
     };
-    let user = Uuid::now_v7();
-    let (mut c, mut q) = (commands(&server, user), queries(&server, user));
     let at = utc(2026, 3, 2, 9, 0);
     let writes = [
         (entry("  ", None, at), "text"),
@@ -653,31 +612,20 @@ async fn other_users_entry_is_not_found(backend: Backend) {
 
 /// `commands.journal.write` and `queries.journal.search` reach the same handlers as gRPC.
 async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
-    let Some(client) = nats().await else {
+    let Some(nats) = OnNats::start(backend).await else {
         return;
     };
-    let prefix = format!("t{}", Uuid::now_v7().simple());
-    let on_nats = {
-        let prefix = prefix.clone();
-        move |config: &mut lifeos::ServerConfig| {
-            config.nats_url = Some(nats_url());
-            config.nats_prefix = prefix;
-        }
-    };
-    let Some(server) = TestServer::start_with(backend, on_nats).await else {
-        return;
-    };
+    let server = &nats.server;
     let user = Uuid::now_v7();
     let token = server.token(user);
-    let subject = |relative: &str| format!("{prefix}.{relative}");
 
-    let (code, written) = nats_call(
-        &client,
-        &subject("commands.journal.write"),
-        &token,
-        json!({"text": "VADER is smart, handsome, and funny.", "mood": 8}),
-    )
-    .await;
+    let (code, written) = nats
+        .call(
+            "commands.journal.write",
+            &token,
+            json!({"text": "VADER is smart, handsome, and funny.", "mood": 8}),
+        )
+        .await;
     assert_eq!(code, None, "{written}");
     assert_eq!(
         written["sentiment"]["compoundTenThousandths"], 8316,
@@ -689,17 +637,17 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
         .unwrap()
         .to_string();
 
-    let (code, found) = nats_call(
-        &client,
-        &subject("queries.journal.search"),
-        &token,
-        json!({"query": "handsome", "consistencyToken": consistency}),
-    )
-    .await;
+    let (code, found) = nats
+        .call(
+            "queries.journal.search",
+            &token,
+            json!({"query": "handsome", "consistencyToken": consistency}),
+        )
+        .await;
     assert_eq!(code, None, "{found}");
     assert_eq!(found["entries"][0]["entryId"], entry_id.as_str(), "{found}");
     // and over gRPC, the same entry
-    let got = queries(&server, user)
+    let got = queries(server, user)
         .get_entry(GetJournalEntryRequest {
             entry_id: entry_id.clone(),
             consistency_token: consistency,
@@ -709,16 +657,16 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
         .into_inner();
     assert_eq!(got.mood, Some(8));
 
-    let (code, bad) = nats_call(
-        &client,
-        &subject("commands.journal.write"),
-        &token,
-        json!({"text": "ok", "mood": 12}),
-    )
-    .await;
+    let (code, bad) = nats
+        .call(
+            "commands.journal.write",
+            &token,
+            json!({"text": "ok", "mood": 12}),
+        )
+        .await;
     assert_eq!(code.as_deref(), Some("3"), "{bad}");
     assert_eq!(bad["field_violations"][0]["field"], "mood", "{bad}");
-    server.stop().await;
+    nats.stop().await;
 }
 
 /// The events travel the bus as `journal.written` / `edited` / `deleted`, the sentiment in the

@@ -4,18 +4,16 @@
 #[macro_use]
 mod common;
 
-use common::{Backend, Bearer, TestServer, assert_invalid_field};
+use common::{Authorized, Backend, Bearer, TestServer, assert_invalid_field};
 use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::{GetPreferencesRequest, SetPreferencesRequest};
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
-type Client = PreferencesClient<InterceptedService<Channel, Bearer>>;
+type Client = PreferencesClient<Authorized>;
 
 fn client(server: &TestServer, user: Uuid) -> Client {
-    PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)))
+    server.client(user, PreferencesClient::with_interceptor)
 }
 
 on_both_backends! {

@@ -8,15 +8,11 @@
 mod common;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{
-    Backend, Bearer, Queries, TestServer, assert_invalid_field, create, nats, nats_call, nats_url,
-    new_task,
-};
+use common::{Backend, OnNats, Queries, TestServer, assert_invalid_field, create, new_task, time};
 use projections::daily::{UserClock, day_id};
-use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::{
     CommandAck, CompleteTaskRequest, CreateTaskRequest, DeleteTaskRequest,
-    GetTaskDailyRollupRequest, GetTaskRequest, SetPreferencesRequest, Task, TaskDailyRollup,
+    GetTaskDailyRollupRequest, GetTaskRequest, Task, TaskDailyRollup,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -63,27 +59,6 @@ fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-fn time(ts: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    let ts = ts.as_ref().expect("a timestamp");
-    DateTime::from_timestamp(ts.seconds, ts.nanos as u32).expect("valid timestamp")
-}
-
-/// Sets `user`'s time zone and day start through the Preferences service.
-async fn set_clock(server: &TestServer, user: Uuid, timezone: &str, day_start_hour: u32) -> String {
-    let mut prefs =
-        PreferencesClient::with_interceptor(server.channel(), Bearer::token(&server.token(user)));
-    prefs
-        .set_preferences(SetPreferencesRequest {
-            timezone: Some(timezone.into()),
-            day_start_hour: Some(day_start_hour),
-            ..Default::default()
-        })
-        .await
-        .expect("SetPreferences")
-        .into_inner()
-        .consistency_token
-}
-
 async fn complete(server: &TestServer, user: Uuid, task_id: &str) -> CommandAck {
     server
         .commands(user)
@@ -117,7 +92,7 @@ async fn rollup_in_the_users_zone(backend: Backend) {
     };
     let (user, other) = (Uuid::now_v7(), Uuid::now_v7());
     let clock = UserClock::new("Pacific/Kiritimati", 4);
-    let set = set_clock(&server, user, "Pacific/Kiritimati", 4).await;
+    let set = server.set_clock(user, "Pacific/Kiritimati", 4).await;
     let mut q = server.queries(user);
     let today = clock.day_of(Utc::now());
     let empty = rollup(&mut q, today, today, &set).await;
@@ -262,23 +237,12 @@ async fn bad_days_name_the_field(backend: Backend) {
 /// `queries.tasks.daily` answers GetDailyRollup over NATS: a task created over gRPC is counted,
 /// a bad day names its field.
 async fn nats_subject_answers_the_rollup(backend: Backend) {
-    let Some(client) = nats().await else {
+    let Some(nats) = OnNats::start(backend).await else {
         return;
     };
-    let prefix = format!("t{}", Uuid::now_v7().simple());
-    let on_nats = {
-        let prefix = prefix.clone();
-        move |config: &mut lifeos::ServerConfig| {
-            config.nats_url = Some(nats_url());
-            config.nats_prefix = prefix;
-        }
-    };
-    let Some(server) = TestServer::start_with(backend, on_nats).await else {
-        return;
-    };
+    let server = &nats.server;
     let user = Uuid::now_v7();
     let token = server.token(user);
-    let subject = format!("{prefix}.queries.tasks.daily");
     let ack = create(&mut server.commands(user), new_task("counted")).await;
     let task = get(
         &mut server.queries(user),
@@ -288,31 +252,31 @@ async fn nats_subject_answers_the_rollup(backend: Backend) {
     .await;
     let day = UserClock::default().day_of(time(&task.created_at));
 
-    let (code, answer) = nats_call(
-        &client,
-        &subject,
-        &token,
-        json!({
-            "fromDay": day_id(day),
-            "toDay": day_id(day.succ_opt().unwrap()),
-            "consistencyToken": ack.consistency_token,
-        }),
-    )
-    .await;
+    let (code, answer) = nats
+        .call(
+            "queries.tasks.daily",
+            &token,
+            json!({
+                "fromDay": day_id(day),
+                "toDay": day_id(day.succ_opt().unwrap()),
+                "consistencyToken": ack.consistency_token,
+            }),
+        )
+        .await;
     assert_eq!(code, None, "{answer}");
     assert_eq!(answer["timezone"], "UTC", "{answer}");
     assert_eq!(answer["days"][0]["day"], day_id(day).as_str(), "{answer}");
     assert_eq!(answer["days"][0]["created"], 1, "{answer}");
     assert_eq!(answer["days"].as_array().map(Vec::len), Some(2), "{answer}");
 
-    let (code, bad) = nats_call(
-        &client,
-        &subject,
-        &token,
-        json!({"fromDay": "tomorrow", "toDay": day_id(day)}),
-    )
-    .await;
+    let (code, bad) = nats
+        .call(
+            "queries.tasks.daily",
+            &token,
+            json!({"fromDay": "tomorrow", "toDay": day_id(day)}),
+        )
+        .await;
     assert_eq!(code.as_deref(), Some("3"), "{bad}");
     assert_eq!(bad["field_violations"][0]["field"], "from_day", "{bad}");
-    server.stop().await;
+    nats.stop().await;
 }

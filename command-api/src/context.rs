@@ -6,7 +6,7 @@ use aggregates::{DomainError, Issued};
 use api_common::metrics::COUNTERS;
 use api_common::{Caller, invalid_argument, status::command_status};
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
+use cqrs_es::{Aggregate, EventStore};
 use proto::v1::CommandAck;
 use store::{AggregateStore, CommandKey, Store, meta};
 use tonic::metadata::MetadataMap;
@@ -106,6 +106,29 @@ fn collect_metadata(
         .entry(meta::CAUSATION_ID.to_string())
         .or_insert(own);
     Ok(metadata)
+}
+
+/// The first event `ack` names (its `event_ids[0]`), read back from its aggregate's stream: what
+/// an answer reports of the command's own event, also for a repeated command id. None when the
+/// ack names no event or the stream does not hold it.
+pub async fn first_acked_event<A>(
+    aggregates: &AggregateStore<A, Store>,
+    ack: &CommandAck,
+) -> Result<Option<A::Event>, Status>
+where
+    A: Aggregate<Error = DomainError>,
+{
+    let Some(event_id) = ack.event_ids.first() else {
+        return Ok(None);
+    };
+    let events = aggregates
+        .load_events(&ack.aggregate_id)
+        .await
+        .map_err(command_status)?;
+    Ok(events
+        .into_iter()
+        .find(|e| e.metadata.get(meta::EVENT_ID) == Some(event_id))
+        .map(|e| e.payload))
 }
 
 /// Executes `command` on `aggregate_id` and answers with its ack: the one execution path of

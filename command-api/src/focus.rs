@@ -17,10 +17,11 @@ use proto::v1::{
     PauseFocusRequest, RecordInterruptionRequest, ResumeFocusRequest, StartFocusRequest,
     StartFocusResponse,
 };
-use store::{AggregateStore, Store, meta};
+use store::{AggregateStore, Store};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::context::first_acked_event;
 use crate::{CommandContext, execute};
 
 /// The Focus command service.
@@ -111,19 +112,12 @@ impl FocusCommandService {
                 "command_id was already used by another command than StartFocus",
             )
         };
-        let event_id = ack.event_ids.first().ok_or_else(reused)?;
         if ack.aggregate_id != user_id.to_string() {
             return Err(reused());
         }
-        let events = self
-            .timers
-            .load_events(&ack.aggregate_id)
-            .await
-            .map_err(command_status)?;
-        events
-            .into_iter()
-            .find(|e| e.metadata.get(meta::EVENT_ID) == Some(event_id))
-            .and_then(|e| match e.payload {
+        first_acked_event(&self.timers, ack)
+            .await?
+            .and_then(|event| match event {
                 aggregates::focus::FocusEvent::FocusStarted {
                     session_id,
                     planned_minutes,

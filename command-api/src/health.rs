@@ -13,11 +13,10 @@ use aggregates::health::metric::{
 use aggregates::health::{
     HealthCommand, HealthEvent, HealthLog, LogSample, MANUAL, Measurement, log_id, validate_source,
 };
-use api_common::status::{command_status, domain_status};
+use api_common::status::domain_status;
 use api_common::time::from_timestamp;
 use api_common::{invalid_argument, parse_uuid_field};
 use chrono::{DateTime, Utc};
-use cqrs_es::EventStore;
 use proto::v1::health_commands_server::HealthCommands;
 use proto::v1::log_health_sample_request::Measurement as Wire;
 use proto::v1::{
@@ -25,10 +24,11 @@ use proto::v1::{
     LogHealthSampleResponse,
 };
 use rust_decimal::Decimal;
-use store::{AggregateStore, Store, meta};
+use store::{AggregateStore, Store};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::context::first_acked_event;
 use crate::{CommandContext, execute};
 
 /// The Health command service.
@@ -51,19 +51,12 @@ impl HealthCommandService {
                 "command_id was already used by another command than LogSample",
             )
         };
-        let event_id = ack.event_ids.first().ok_or_else(reused)?;
         if !ack.aggregate_id.starts_with(&format!("{user_id}:")) {
             return Err(reused());
         }
-        let events = self
-            .logs
-            .load_events(&ack.aggregate_id)
-            .await
-            .map_err(command_status)?;
-        events
-            .into_iter()
-            .find(|e| e.metadata.get(meta::EVENT_ID) == Some(event_id))
-            .and_then(|e| match e.payload {
+        first_acked_event(&self.logs, ack)
+            .await?
+            .and_then(|event| match event {
                 HealthEvent::HealthSampleLogged { sample_id, .. } => Some(sample_id),
                 HealthEvent::HealthSampleDeleted { .. } => None,
             })

@@ -7,17 +7,17 @@ use aggregates::journal::{
     EntryContent, JournalCommand, JournalEntry, JournalEntryEvent, Sentiment,
 };
 use api_common::time::from_timestamp;
-use api_common::{invalid_argument, parse_uuid_field, status::command_status};
-use cqrs_es::EventStore;
+use api_common::{invalid_argument, parse_uuid_field};
 use proto::v1::journal_commands_server::JournalCommands;
 use proto::v1::{
     CommandAck, DeleteJournalEntryRequest, EditJournalEntryRequest, JournalSentiment,
     WriteJournalEntryRequest, WriteJournalEntryResponse,
 };
-use store::{AggregateStore, Store, meta};
+use store::{AggregateStore, Store};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::context::first_acked_event;
 use crate::{CommandContext, execute};
 
 /// The Journal command service.
@@ -50,16 +50,9 @@ impl JournalCommandService {
                 "command_id was already used by another command than WriteEntry",
             )
         };
-        let event_id = ack.event_ids.first().ok_or_else(reused)?;
-        let events = self
-            .entries
-            .load_events(&ack.aggregate_id)
-            .await
-            .map_err(command_status)?;
-        events
-            .into_iter()
-            .find(|e| e.metadata.get(meta::EVENT_ID) == Some(event_id))
-            .and_then(|e| match e.payload {
+        first_acked_event(&self.entries, ack)
+            .await?
+            .and_then(|event| match event {
                 JournalEntryEvent::JournalEntryWritten { sentiment, .. } => Some(sentiment),
                 _ => None,
             })

@@ -26,7 +26,9 @@ use uuid::Uuid;
 
 use crate::daily::{self, UserClock};
 use crate::focus_sessions::time_key;
-use crate::{Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet};
+use crate::{
+    Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet, payload_field,
+};
 
 /// Row group of standing events.
 pub const LIVE: &str = "event";
@@ -256,8 +258,7 @@ impl CalendarEvents {
 }
 
 fn event_id_of(payload: &serde_json::Value) -> Option<Uuid> {
-    let (_, fields) = payload.as_object()?.iter().next()?;
-    serde_json::from_value(fields.get("event_id")?.clone()).ok()
+    payload_field(payload, "event_id")
 }
 
 impl Projection for CalendarEvents {
@@ -287,11 +288,8 @@ impl Projection for CalendarEvents {
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
+        if !daily::own_event_left(&model, CalendarEvent::TYPE, event, rows)? {
             return Ok(());
-        }
-        if event.aggregate_type != CalendarEvent::TYPE {
-            return Ok(()); // the runner applies every event; other pillars' are not ours
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: CalendarEventEvent =

@@ -28,11 +28,13 @@
 //! assert_eq!(local_day(at, Tz::Europe__Paris, 0), NaiveDate::from_ymd_opt(2026, 3, 30).unwrap());
 //! ```
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use aggregates::preferences::{PreferencesEvent, UserPreferences};
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone, Utc};
 use cqrs_es::Aggregate;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use store::LoggedEvent;
 use uuid::Uuid;
@@ -92,6 +94,69 @@ pub fn candidate_days(at: DateTime<Utc>) -> Vec<NaiveDate> {
         .collect()
 }
 
+/// The day rows an instant `at` of `user_id` can land in (see [`candidate_days`]).
+pub fn day_keys(user_id: Uuid, at: DateTime<Utc>) -> impl Iterator<Item = RowKey> {
+    candidate_days(at)
+        .into_iter()
+        .map(move |d| day_key(user_id, d))
+}
+
+/// What a rollup's [`Projection::keys`] names for `user_id`'s event at `at`: the day depends on
+/// the clock row, known only once loaded, so the clock row and every day the instant can fall
+/// in ([`day_keys`]); the fold picks one.
+pub fn instant_keys(user_id: Uuid, at: DateTime<Utc>) -> Vec<RowKey> {
+    let mut keys = vec![UserClock::key(user_id)];
+    keys.extend(day_keys(user_id, at));
+    keys
+}
+
+/// The keys of a rollup's [`Projection::keys`]: a `preferences` event's clock row; for an event
+/// of aggregate type `own` with a user and an instant (`at_of`), `own_keys(user, at)`; else none.
+pub fn rollup_keys(
+    event: &LoggedEvent,
+    own: &str,
+    at_of: impl FnOnce(&LoggedEvent) -> Option<DateTime<Utc>>,
+    own_keys: impl FnOnce(Uuid, DateTime<Utc>) -> Vec<RowKey>,
+) -> Vec<RowKey> {
+    if let Some(clock) = UserClock::key_of(event) {
+        return vec![clock];
+    }
+    match (event.aggregate_type == own, event.user_id, at_of(event)) {
+        (true, Some(user), Some(at)) => own_keys(user, at),
+        _ => Vec::new(),
+    }
+}
+
+/// The start of a rollup's [`Projection::apply`]: folds a `preferences` event into the user's
+/// clock row and says whether `event` is left to fold, i.e. is of aggregate type `own` (the
+/// runner applies every event; other pillars' are not the rollup's).
+pub fn own_event_left(
+    model: &str,
+    own: &str,
+    event: &LoggedEvent,
+    rows: &mut RowSet,
+) -> Result<bool, ProjectionError> {
+    Ok(!UserClock::fold(model, event, rows)? && event.aggregate_type == own)
+}
+
+/// `day`, checked to be one of the days [`day_keys`] loaded for an event at `at`; otherwise
+/// why not (the fold must poison the event: writing an unloaded row would overwrite what is
+/// stored).
+pub fn loaded_day(
+    day: NaiveDate,
+    at: DateTime<Utc>,
+    clock: &UserClock,
+) -> Result<NaiveDate, String> {
+    if candidate_days(at).contains(&day) {
+        Ok(day)
+    } else {
+        Err(format!(
+            "local day {day} of {at} in {} is outside the loaded days",
+            clock.timezone
+        ))
+    }
+}
+
 /// The row key of `user_id`'s `day` (row id `YYYY-MM-DD`).
 pub fn day_key(user_id: Uuid, day: NaiveDate) -> RowKey {
     RowKey::new(user_id, day_id(day))
@@ -145,6 +210,28 @@ pub async fn list_days(
     Ok(rows.into_iter().filter(|r| r.sort_key <= last).collect())
 }
 
+/// Every day of `user_id` from `from` to `to` (both included), in day order: the stored day
+/// rows of `projection` (decoded as `D`, whose day `day_of` says), `empty(day)` for the others.
+pub async fn filled_days<D: DeserializeOwned>(
+    reader: &impl RowReader,
+    projection: &dyn Projection,
+    user_id: Uuid,
+    (from, to): (NaiveDate, NaiveDate),
+    day_of: impl Fn(&D) -> NaiveDate,
+    empty: impl Fn(NaiveDate) -> D,
+) -> Result<Vec<D>, ProjectionError> {
+    let mut stored: BTreeMap<NaiveDate, D> = BTreeMap::new();
+    for row in list_days(reader, projection, user_id, from, to).await? {
+        let day: D = row.decode()?;
+        stored.insert(day_of(&day), day);
+    }
+    Ok(from
+        .iter_days()
+        .take_while(|d| *d <= to)
+        .map(|d| stored.remove(&d).unwrap_or_else(|| empty(d)))
+        .collect())
+}
+
 /// A user's clock for day boundaries: their IANA time zone and the hour their day starts.
 /// Kept by each rollup projection in a row of its own model (group and id [`CLOCK_GROUP`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +269,11 @@ impl UserClock {
     /// The local day `at` belongs to.
     pub fn day_of(&self, at: DateTime<Utc>) -> NaiveDate {
         local_day(at, self.tz(), self.day_start_hour)
+    }
+
+    /// [`UserClock::day_of`] `at`, checked by [`loaded_day`].
+    pub fn loaded_day_of(&self, at: DateTime<Utc>) -> Result<NaiveDate, String> {
+        loaded_day(self.day_of(at), at, self)
     }
 
     /// The instants of local day `day`.

@@ -19,7 +19,9 @@ use store::LoggedEvent;
 use uuid::Uuid;
 
 use crate::focus_sessions::time_key;
-use crate::{Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet};
+use crate::{
+    Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet, payload_field,
+};
 
 /// Row group of the accounts.
 pub const ACCOUNT: &str = "account";
@@ -142,7 +144,7 @@ impl FinanceAccounts {
         page_size: usize,
     ) -> Result<(Vec<TransactionView>, Option<RowCursor>), ProjectionError> {
         let group = transactions_group(account_id);
-        let mut page = rows
+        let page = rows
             .list_rows(
                 &FinanceAccounts,
                 user_id,
@@ -151,21 +153,12 @@ impl FinanceAccounts {
                 page_size + 1,
             )
             .await?;
-        let next = (page.len() > page_size).then(|| {
-            page.truncate(page_size);
-            page.last().map(|r| RowCursor {
-                sort_key: r.sort_key.clone(),
-                row_id: r.key.row_id.clone(),
-            })
-        });
-        let views = page.iter().map(Row::decode).collect::<Result<_, _>>()?;
-        Ok((views, next.flatten()))
+        RowCursor::page(page, page_size)
     }
 }
 
 fn transaction_of(payload: &serde_json::Value) -> Option<Uuid> {
-    let (_, fields) = payload.as_object()?.iter().next()?;
-    serde_json::from_value(fields.get("transaction_id")?.clone()).ok()
+    payload_field(payload, "transaction_id")
 }
 
 impl Projection for FinanceAccounts {

@@ -7,8 +7,6 @@
 //! splitting and deleting move the money of the day the transaction was first put in
 //! ([`CategoryFlows`], [`TransactionDay`]).
 
-use std::collections::BTreeMap;
-
 use aggregates::finance::account::{Account, AccountEvent};
 use aggregates::preferences::UserPreferences;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -19,7 +17,7 @@ use uuid::Uuid;
 
 use crate::daily::{self, DAY_GROUP, UserClock};
 use crate::finance_flows::{CategoryFlows, TransactionDay};
-use crate::{Projection, ProjectionError, Row, RowKey, RowReader, RowSet};
+use crate::{Projection, ProjectionError, Row, RowKey, RowReader, RowSet, payload_field};
 
 /// One user's money on one local day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,23 +55,22 @@ impl FinanceDaily {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DaySpend>, ProjectionError> {
-        let mut stored: BTreeMap<NaiveDate, DaySpend> = BTreeMap::new();
-        for row in daily::list_days(rows, &FinanceDaily, user_id, from, to).await? {
-            let day: DaySpend = row.decode()?;
-            stored.insert(day.day, day);
-        }
-        Ok(from
-            .iter_days()
-            .take_while(|d| *d <= to)
-            .map(|d| stored.remove(&d).unwrap_or_else(|| DaySpend::empty(d)))
-            .collect())
+        let day_of = |d: &DaySpend| d.day;
+        daily::filled_days(
+            rows,
+            &FinanceDaily,
+            user_id,
+            (from, to),
+            day_of,
+            DaySpend::empty,
+        )
+        .await
     }
 }
 
 /// The time a transaction event counts at (None for other events).
 pub(crate) fn occurred_at(event: &LoggedEvent) -> Option<DateTime<Utc>> {
-    let (_, fields) = event.payload.as_object()?.iter().next()?;
-    serde_json::from_value(fields.get("occurred_at")?.clone()).ok()
+    payload_field(&event.payload, "occurred_at")
 }
 
 impl Projection for FinanceDaily {
@@ -90,34 +87,17 @@ impl Projection for FinanceDaily {
     }
 
     fn keys(&self, event: &LoggedEvent) -> Vec<RowKey> {
-        if let Some(clock) = UserClock::key_of(event) {
-            return vec![clock];
-        }
-        match (
-            event.aggregate_type.as_str(),
-            event.user_id,
-            occurred_at(event),
-        ) {
-            (Account::TYPE, Some(user), Some(at)) => {
-                let mut keys = vec![UserClock::key(user)];
-                keys.extend(TransactionDay::key_of(event));
-                keys.extend(
-                    daily::candidate_days(at)
-                        .into_iter()
-                        .map(|d| daily::day_key(user, d)),
-                );
-                keys
-            }
-            _ => Vec::new(),
-        }
+        daily::rollup_keys(event, Account::TYPE, occurred_at, |user, at| {
+            let mut keys = vec![UserClock::key(user)];
+            keys.extend(TransactionDay::key_of(event));
+            keys.extend(daily::day_keys(user, at));
+            keys
+        })
     }
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
-            return Ok(());
-        }
-        if event.aggregate_type != Account::TYPE {
+        if !daily::own_event_left(&model, Account::TYPE, event, rows)? {
             return Ok(());
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
@@ -133,12 +113,7 @@ impl Projection for FinanceDaily {
         let tx_key = TransactionDay::key_of(event)
             .ok_or_else(|| poison("transaction event without a transaction id".to_string()))?;
         let day = TransactionDay::settle(rows, tx_key, &clock, &change)?;
-        if !daily::candidate_days(change.occurred_at).contains(&day) {
-            return Err(poison(format!(
-                "local day {day} of {} in {} is outside the loaded days",
-                change.occurred_at, clock.timezone
-            )));
-        }
+        daily::loaded_day(day, change.occurred_at, &clock).map_err(poison)?;
         let key = daily::day_key(user, day);
         let mut spend: DaySpend = match rows.get(&key) {
             Some(row) => row.decode()?,

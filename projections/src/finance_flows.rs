@@ -21,7 +21,7 @@ use store::LoggedEvent;
 use uuid::Uuid;
 
 use crate::daily::UserClock;
-use crate::{ProjectionError, Row, RowKey, RowSet};
+use crate::{ProjectionError, Row, RowKey, RowSet, payload_field};
 
 /// Row group of the per-transaction day rows.
 pub const TRANSACTION_DAY: &str = "tx";
@@ -41,8 +41,7 @@ impl TransactionDay {
 
     /// The key a transaction event touches (for a projection's `keys`).
     pub fn key_of(event: &LoggedEvent) -> Option<RowKey> {
-        let (_, fields) = event.payload.as_object()?.iter().next()?;
-        let tx: Uuid = serde_json::from_value(fields.get("transaction_id")?.clone()).ok()?;
+        let tx: Uuid = payload_field(&event.payload, "transaction_id")?;
         Some(Self::key(event.user_id?, tx))
     }
 

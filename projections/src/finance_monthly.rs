@@ -315,12 +315,7 @@ impl Projection for FinanceMonthly {
         let tx_key = TransactionDay::key_of(event)
             .ok_or_else(|| poison("transaction event without a transaction id".to_string()))?;
         let day = TransactionDay::settle(rows, tx_key, &clock, &change)?;
-        if !daily::candidate_days(change.occurred_at).contains(&day) {
-            return Err(poison(format!(
-                "local day {day} of {} in {} is outside the loaded days",
-                change.occurred_at, clock.timezone
-            )));
-        }
+        daily::loaded_day(day, change.occurred_at, &clock).map_err(poison)?;
         let month = month_id(day);
         let key = month_key(user, MONTH, &month);
         let mut spend: MonthSpend = match rows.get(&key) {

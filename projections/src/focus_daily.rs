@@ -108,16 +108,16 @@ impl FocusDaily {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DayFocus>, ProjectionError> {
-        let mut stored: BTreeMap<NaiveDate, DayFocus> = BTreeMap::new();
-        for row in daily::list_days(rows, &FocusDaily, user_id, from, to).await? {
-            let day: DayFocus = row.decode()?;
-            stored.insert(day.day, day);
-        }
-        Ok(from
-            .iter_days()
-            .take_while(|d| *d <= to)
-            .map(|d| stored.remove(&d).unwrap_or_else(|| DayFocus::empty(d)))
-            .collect())
+        let day_of = |d: &DayFocus| d.day;
+        daily::filled_days(
+            rows,
+            &FocusDaily,
+            user_id,
+            (from, to),
+            day_of,
+            DayFocus::empty,
+        )
+        .await
     }
 }
 
@@ -141,36 +141,13 @@ impl Projection for FocusDaily {
     }
 
     fn keys(&self, event: &LoggedEvent) -> Vec<RowKey> {
-        if let Some(clock) = UserClock::key_of(event) {
-            return vec![clock];
-        }
-        match (
-            event.aggregate_type.as_str(),
-            event.user_id,
-            ended_at(event),
-        ) {
-            (FocusTimer::TYPE, Some(user), Some(at)) => {
-                // the day depends on the clock row, known only once loaded: name every day the
-                // instant can fall in, the fold picks one
-                let mut keys = vec![UserClock::key(user)];
-                keys.extend(
-                    daily::candidate_days(at)
-                        .into_iter()
-                        .map(|d| daily::day_key(user, d)),
-                );
-                keys
-            }
-            _ => Vec::new(),
-        }
+        daily::rollup_keys(event, FocusTimer::TYPE, ended_at, daily::instant_keys)
     }
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
+        if !daily::own_event_left(&model, FocusTimer::TYPE, event, rows)? {
             return Ok(());
-        }
-        if event.aggregate_type != FocusTimer::TYPE {
-            return Ok(()); // the runner applies every event; other pillars' are not ours
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: FocusEvent =
@@ -191,14 +168,7 @@ impl Projection for FocusDaily {
             .user_id
             .ok_or_else(|| poison("focus event without a user id".to_string()))?;
         let clock = UserClock::get(rows, user)?;
-        let day = clock.day_of(ended_at);
-        if !daily::candidate_days(ended_at).contains(&day) {
-            // keys() did not load this row: writing it would overwrite what is stored
-            return Err(poison(format!(
-                "local day {day} of {ended_at} in {} is outside the loaded days",
-                clock.timezone
-            )));
-        }
+        let day = clock.loaded_day_of(ended_at).map_err(poison)?;
         let key = daily::day_key(user, day);
         let mut totals: DayFocus = match rows.get(&key) {
             Some(row) => row.decode()?,

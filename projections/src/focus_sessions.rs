@@ -18,7 +18,9 @@ use store::LoggedEvent;
 use uuid::Uuid;
 
 use crate::daily::UserClock;
-use crate::{Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet};
+use crate::{
+    Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet, payload_field,
+};
 
 /// Row group of the sessions.
 pub const SESSION: &str = "session";
@@ -244,8 +246,7 @@ impl FocusSessions {
 }
 
 fn session_id_of(payload: &serde_json::Value) -> Option<Uuid> {
-    let (_, fields) = payload.as_object()?.iter().next()?;
-    serde_json::from_value(fields.get("session_id")?.clone()).ok()
+    payload_field(payload, "session_id")
 }
 
 impl Projection for FocusSessions {

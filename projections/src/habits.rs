@@ -246,16 +246,16 @@ impl Habits {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<HabitDayView>, ProjectionError> {
-        let mut stored: BTreeMap<NaiveDate, HabitDayView> = BTreeMap::new();
-        for row in daily::list_days(rows, &Habits, user_id, from, to).await? {
-            let day: HabitDayView = row.decode()?;
-            stored.insert(day.day, day);
-        }
-        Ok(from
-            .iter_days()
-            .take_while(|d| *d <= to)
-            .map(|d| stored.remove(&d).unwrap_or_else(|| HabitDayView::empty(d)))
-            .collect())
+        let day_of = |d: &HabitDayView| d.day;
+        daily::filled_days(
+            rows,
+            &Habits,
+            user_id,
+            (from, to),
+            day_of,
+            HabitDayView::empty,
+        )
+        .await
     }
 }
 
@@ -303,11 +303,8 @@ impl Projection for Habits {
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
+        if !daily::own_event_left(&model, Habit::TYPE, event, rows)? {
             return Ok(());
-        }
-        if event.aggregate_type != Habit::TYPE {
-            return Ok(()); // the runner applies every event; other pillars' are not ours
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: HabitEvent =

@@ -177,6 +177,16 @@ pub struct DaySamples {
     pub samples: BTreeMap<Uuid, Contribution>,
 }
 
+impl DaySamples {
+    /// A day without samples.
+    pub fn empty(day: NaiveDate) -> Self {
+        Self {
+            day,
+            samples: BTreeMap::new(),
+        }
+    }
+}
+
 /// Last and mean of a discrete metric on one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stat {
@@ -454,15 +464,14 @@ impl HealthDaily {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DayHealth>, ProjectionError> {
-        let mut stored: BTreeMap<NaiveDate, DayHealth> = BTreeMap::new();
-        for row in daily::list_days(rows, &HealthDaily, user_id, from, to).await? {
-            let day: DaySamples = row.decode()?;
-            stored.insert(day.day, DayHealth::of(day.day, &day.samples));
-        }
-        Ok(from
-            .iter_days()
-            .take_while(|d| *d <= to)
-            .map(|d| stored.remove(&d).unwrap_or_else(|| DayHealth::empty(d)))
+        let day_of = |d: &DaySamples| d.day;
+        let days = daily::filled_days(rows, &HealthDaily, user_id, (from, to), day_of, |day| {
+            DaySamples::empty(day)
+        })
+        .await?;
+        Ok(days
+            .iter()
+            .map(|d| DayHealth::of(d.day, &d.samples))
             .collect())
     }
 }
@@ -495,34 +504,18 @@ impl Projection for HealthDaily {
     }
 
     fn keys(&self, event: &LoggedEvent) -> Vec<RowKey> {
-        if let Some(clock) = UserClock::key_of(event) {
-            return vec![clock];
-        }
-        let (HealthLog::TYPE, Some(user)) = (event.aggregate_type.as_str(), event.user_id) else {
-            return Vec::new();
+        // an unreadable payload has no keys: apply() reports it
+        let at_of = |event: &LoggedEvent| {
+            let payload = serde_json::from_value::<HealthEvent>(event.payload.clone()).ok()?;
+            Some(sample_and_time(&payload).1)
         };
-        let Ok(payload) = serde_json::from_value::<HealthEvent>(event.payload.clone()) else {
-            return Vec::new(); // apply() reports it
-        };
-        let (_, at) = sample_and_time(&payload);
-        // the day depends on the clock row, known only once loaded: name every day the instant
-        // can fall in, the fold picks one
-        let mut keys = vec![UserClock::key(user)];
-        keys.extend(
-            daily::candidate_days(at)
-                .into_iter()
-                .map(|d| daily::day_key(user, d)),
-        );
-        keys
+        daily::rollup_keys(event, HealthLog::TYPE, at_of, daily::instant_keys)
     }
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
+        if !daily::own_event_left(&model, HealthLog::TYPE, event, rows)? {
             return Ok(());
-        }
-        if event.aggregate_type != HealthLog::TYPE {
-            return Ok(()); // the runner applies every event; other pillars' are not ours
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let user = event
@@ -536,22 +529,12 @@ impl Projection for HealthDaily {
                 .get(&daily::day_key(user, day))
                 .map(Row::decode)
                 .transpose()?
-                .unwrap_or_else(|| DaySamples {
-                    day,
-                    samples: BTreeMap::new(),
-                }))
+                .unwrap_or_else(|| DaySamples::empty(day)))
         };
         let (day, samples) = match payload {
             HealthEvent::HealthSampleLogged { measurement, .. } => {
                 let clock = UserClock::get(rows, user)?;
-                let day = clock.day_of(at);
-                if !daily::candidate_days(at).contains(&day) {
-                    // keys() did not load this row: writing it would overwrite what is stored
-                    return Err(poison(format!(
-                        "local day {day} of {at} in {} is outside the loaded days",
-                        clock.timezone
-                    )));
-                }
+                let day = clock.loaded_day_of(at).map_err(poison)?;
                 let mut samples = load(day)?;
                 samples
                     .samples

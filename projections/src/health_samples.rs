@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use store::LoggedEvent;
 use uuid::Uuid;
 
-use crate::{DocFilter, Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet};
+use crate::{
+    DocFilter, Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowSet,
+    payload_field,
+};
 
 /// Row group of the samples.
 pub const SAMPLE: &str = "sample";
@@ -70,7 +73,7 @@ impl HealthSamples {
             .map(|m| DocFilter::eq("metric", m.as_str()))
             .into_iter()
             .collect();
-        let mut page = rows
+        let page = rows
             .list_rows_filtered(
                 &HealthSamples,
                 user_id,
@@ -80,24 +83,13 @@ impl HealthSamples {
                 page_size + 1,
             )
             .await?;
-        let next = if page.len() > page_size {
-            page.truncate(page_size);
-            page.last().map(|r| RowCursor {
-                sort_key: r.sort_key.clone(),
-                row_id: r.key.row_id.clone(),
-            })
-        } else {
-            None
-        };
-        let samples = page.iter().map(Row::decode).collect::<Result<_, _>>()?;
-        Ok((samples, next))
+        RowCursor::page(page, page_size)
     }
 }
 
 /// The sample id of a health event's payload.
 fn sample_id_of(payload: &serde_json::Value) -> Option<Uuid> {
-    let (_, fields) = payload.as_object()?.iter().next()?;
-    serde_json::from_value(fields.get("sample_id")?.clone()).ok()
+    payload_field(payload, "sample_id")
 }
 
 impl Projection for HealthSamples {

@@ -23,7 +23,7 @@ use store::LoggedEvent;
 use uuid::Uuid;
 
 use crate::daily::{self, DAY_GROUP, UserClock};
-use crate::{Projection, ProjectionError, Row, RowKey, RowReader, RowSet};
+use crate::{Projection, ProjectionError, Row, RowKey, RowReader, RowSet, payload_field};
 
 /// Row group of the per-entry facts.
 pub const ENTRY: &str = "entry";
@@ -105,23 +105,22 @@ impl JournalDaily {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DayJournal>, ProjectionError> {
-        let mut stored: BTreeMap<NaiveDate, DayJournal> = BTreeMap::new();
-        for row in daily::list_days(rows, &JournalDaily, user_id, from, to).await? {
-            let day: DayJournal = row.decode()?;
-            stored.insert(day.day, day);
-        }
-        Ok(from
-            .iter_days()
-            .take_while(|d| *d <= to)
-            .map(|d| stored.remove(&d).unwrap_or_else(|| DayJournal::empty(d)))
-            .collect())
+        let day_of = |d: &DayJournal| d.day;
+        daily::filled_days(
+            rows,
+            &JournalDaily,
+            user_id,
+            (from, to),
+            day_of,
+            DayJournal::empty,
+        )
+        .await
     }
 }
 
 /// The entry's `written_at`, which every journal event carries.
 fn written_at(event: &LoggedEvent) -> Option<DateTime<Utc>> {
-    let (_, fields) = event.payload.as_object()?.iter().next()?;
-    serde_json::from_value(fields.get("written_at")?.clone()).ok()
+    payload_field(&event.payload, "written_at")
 }
 
 impl Projection for JournalDaily {
@@ -138,37 +137,20 @@ impl Projection for JournalDaily {
     }
 
     fn keys(&self, event: &LoggedEvent) -> Vec<RowKey> {
-        if let Some(clock) = UserClock::key_of(event) {
-            return vec![clock];
-        }
-        match (
-            event.aggregate_type.as_str(),
-            event.user_id,
-            written_at(event),
-        ) {
-            (JournalEntry::TYPE, Some(user), Some(at)) => {
-                let mut keys = vec![
-                    UserClock::key(user),
-                    RowKey::new(user, event.aggregate_id.clone()),
-                ];
-                keys.extend(
-                    daily::candidate_days(at)
-                        .into_iter()
-                        .map(|d| daily::day_key(user, d)),
-                );
-                keys
-            }
-            _ => Vec::new(),
-        }
+        daily::rollup_keys(event, JournalEntry::TYPE, written_at, |user, at| {
+            let mut keys = vec![
+                UserClock::key(user),
+                RowKey::new(user, event.aggregate_id.clone()),
+            ];
+            keys.extend(daily::day_keys(user, at));
+            keys
+        })
     }
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
+        if !daily::own_event_left(&model, JournalEntry::TYPE, event, rows)? {
             return Ok(());
-        }
-        if event.aggregate_type != JournalEntry::TYPE {
-            return Ok(()); // the runner applies every event; other pillars' are not ours
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: JournalEntryEvent =

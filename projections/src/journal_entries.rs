@@ -105,20 +105,10 @@ impl JournalEntries {
             .map(daily::day_id)
             .collect();
         let groups: Vec<&str> = days.iter().map(String::as_str).collect();
-        let mut page = rows
+        let page = rows
             .list_rows(&JournalEntries, user_id, &groups, cursor, page_size + 1)
             .await?;
-        let next = if page.len() > page_size {
-            page.truncate(page_size);
-            page.last().map(|r| RowCursor {
-                sort_key: r.sort_key.clone(),
-                row_id: r.key.row_id.clone(),
-            })
-        } else {
-            None
-        };
-        let entries = page.iter().map(Row::decode).collect::<Result<_, _>>()?;
-        Ok((entries, next))
+        RowCursor::page(page, page_size)
     }
 
     /// Up to `limit` of `user_id`'s live entries matching `query` (web-search syntax: words,
@@ -168,11 +158,8 @@ impl Projection for JournalEntries {
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
+        if !daily::own_event_left(&model, JournalEntry::TYPE, event, rows)? {
             return Ok(());
-        }
-        if event.aggregate_type != JournalEntry::TYPE {
-            return Ok(()); // the runner applies every event; other pillars' are not ours
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: JournalEntryEvent =

@@ -61,7 +61,7 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
 
 pub use error::{PoisonEvent, ProjectionError};
 pub use freshness::Freshness;
-pub use projection::Projection;
+pub use projection::{Projection, payload_field};
 pub use read_models::{DocFilter, ReadModels, RowCursor};
 pub use reader::{MemoryRows, RowReader};
 pub use row::{Row, RowKey, RowSet};

@@ -1,5 +1,6 @@
 //! The contract of a read model.
 
+use serde::de::DeserializeOwned;
 use store::LoggedEvent;
 
 use crate::{ProjectionError, RowKey, RowSet};
@@ -29,4 +30,12 @@ pub trait Projection: Send + Sync + 'static {
     /// Folds `event` into `rows` (which hold every row [`keys`](Projection::keys) named).
     /// An error stops the projection on this event (poison event), it is never skipped.
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError>;
+}
+
+/// Field `field` of an event payload's single variant (`{"Variant": {"field": …}}`), if it is
+/// there and reads as `T`: what a projection's [`keys`](Projection::keys) needs (an id, an
+/// instant) without decoding the whole event.
+pub fn payload_field<T: DeserializeOwned>(payload: &serde_json::Value, field: &str) -> Option<T> {
+    let (_, fields) = payload.as_object()?.iter().next()?;
+    serde_json::from_value(fields.get(field)?.clone()).ok()
 }

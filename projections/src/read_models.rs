@@ -1,6 +1,7 @@
 //! Storage of read-model rows and projection checkpoints, on either backend.
 
 use chrono::Utc;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::Row as _;
 use store::{Position, Store};
@@ -15,6 +16,27 @@ pub struct RowCursor {
     pub sort_key: String,
     /// Row id of the last row returned.
     pub row_id: String,
+}
+
+impl RowCursor {
+    /// A page of a listing fetched with one row more than `page_size`: at most `page_size` rows
+    /// decoded as `T`, and the cursor after the last of them when there were more.
+    pub fn page<T: DeserializeOwned>(
+        mut rows: Vec<Row>,
+        page_size: usize,
+    ) -> Result<(Vec<T>, Option<RowCursor>), ProjectionError> {
+        let next = if rows.len() > page_size {
+            rows.truncate(page_size);
+            rows.last().map(|r| RowCursor {
+                sort_key: r.sort_key.clone(),
+                row_id: r.key.row_id.clone(),
+            })
+        } else {
+            None
+        };
+        let items = rows.iter().map(Row::decode).collect::<Result<_, _>>()?;
+        Ok((items, next))
+    }
 }
 
 /// A condition on a row's JSON document, evaluated by the database in the listing query itself

@@ -44,8 +44,6 @@
 //! last change of a task that ended completed or deleted; never for an open task), so a query
 //! reads only the tasks that may be overdue in its range.
 
-use std::collections::BTreeMap;
-
 use aggregates::preferences::UserPreferences;
 use aggregates::task::{Task, TaskEvent};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -281,13 +279,13 @@ impl TaskDaily {
         if to < from {
             return Ok(Vec::new());
         }
-        let mut stored: BTreeMap<NaiveDate, DayTasks> = BTreeMap::new();
-        for row in daily::list_days(rows, &TaskDaily, user_id, from, to).await? {
-            let day: DayTasks = row.decode()?;
-            stored.insert(day.day, day);
-        }
-        let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
-        let ends: Vec<DateTime<Utc>> = days.iter().map(|d| clock.day_range(*d).end).collect();
+        let empty = |day| DayTasks {
+            day,
+            ..DayTasks::default()
+        };
+        let day_of = |d: &DayTasks| d.day;
+        let days = daily::filled_days(rows, &TaskDaily, user_id, (from, to), day_of, empty).await?;
+        let ends: Vec<DateTime<Utc>> = days.iter().map(|d| clock.day_range(d.day).end).collect();
         let since = clock.day_range(from).start;
         let until = ends.iter().copied().max().unwrap_or(since);
         let tasks = Self::tasks_overdue_candidates(rows, user_id, since, until).await?;
@@ -295,14 +293,11 @@ impl TaskDaily {
         Ok(days
             .into_iter()
             .zip(overdue)
-            .map(|(day, overdue_at_day_end)| {
-                let folded = stored.remove(&day).unwrap_or_default();
-                TaskDay {
-                    day,
-                    created: folded.created,
-                    completed: folded.completed,
-                    overdue_at_day_end,
-                }
+            .map(|(folded, overdue_at_day_end)| TaskDay {
+                day: folded.day,
+                created: folded.created,
+                completed: folded.completed,
+                overdue_at_day_end,
             })
             .collect())
     }
@@ -357,11 +352,7 @@ impl Projection for TaskDaily {
                 // the day depends on the clock row, known only once loaded: name every day the
                 // instant can fall in, the fold picks one
                 if let Some(at) = counted_at(event) {
-                    keys.extend(
-                        daily::candidate_days(at)
-                            .into_iter()
-                            .map(|d| daily::day_key(user, d)),
-                    );
+                    keys.extend(daily::day_keys(user, at));
                 }
                 keys
             }
@@ -371,11 +362,8 @@ impl Projection for TaskDaily {
 
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         let model = self.model();
-        if UserClock::fold(&model, event, rows)? {
+        if !daily::own_event_left(&model, Task::TYPE, event, rows)? {
             return Ok(());
-        }
-        if event.aggregate_type != Task::TYPE {
-            return Ok(()); // the runner applies every event; other pillars' are not ours
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let user = event
@@ -469,14 +457,7 @@ impl Projection for TaskDaily {
 
         if let Some((at, count)) = counted {
             let clock = UserClock::get(rows, user)?;
-            let day = clock.day_of(at);
-            if !daily::candidate_days(at).contains(&day) {
-                // keys() did not load this row: writing it would overwrite what is stored
-                return Err(poison(format!(
-                    "local day {day} of {at} in {} is outside the loaded days",
-                    clock.timezone
-                )));
-            }
+            let day = clock.loaded_day_of(at).map_err(poison)?;
             let key = daily::day_key(user, day);
             let mut totals: DayTasks = match rows.get(&key) {
                 Some(row) => row.decode()?,

@@ -175,20 +175,10 @@ impl TaskList {
             &[OPEN]
         };
         let filters = filter.doc_filters();
-        let mut page = rows
+        let page = rows
             .list_rows_filtered(&TaskList, user_id, groups, &filters, cursor, page_size + 1)
             .await?;
-        let next = if page.len() > page_size {
-            page.truncate(page_size);
-            page.last().map(|r| RowCursor {
-                sort_key: r.sort_key.clone(),
-                row_id: r.key.row_id.clone(),
-            })
-        } else {
-            None
-        };
-        let tasks = page.iter().map(Row::decode).collect::<Result<_, _>>()?;
-        Ok((tasks, next))
+        RowCursor::page(page, page_size)
     }
 
     /// The subtasks of `parent` (open and completed, in list order, at most [`MAX_SUBTASKS`]).

@@ -6,18 +6,20 @@
 //! `sqlite_<case>` and `postgres_<case>` (the latter returns early when PostgreSQL is unreachable
 //! outside CI). Tests wait on the runner's progress, bounded, never on sleeps.
 
-use std::collections::HashMap;
+mod common;
+
+use common::{user_metadata, utc};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aggregates::Issued;
 use aggregates::calendar::{CalendarCommand, CalendarEvent, EventDetails, EventRecurrence};
-use aggregates::preferences::{PreferencesCommand, PreferencesPatch, UserPreferences};
+use aggregates::preferences::UserPreferences;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use projections::calendar_daily::{CalendarDaily, DayMeetings};
 use projections::calendar_events::{Busy, CalendarEvents, OccurrenceView};
 use projections::{ProjectionRunner, ReadModels, RunnerHandle};
-use store::{AggregateStore, Position, Store, meta};
+use store::{AggregateStore, Position, Store};
 use tokio::time::timeout;
 use uuid::Uuid;
 
@@ -28,10 +30,6 @@ store::on_both_stores! {
     range_expands_recurrences_across_dst => sqlite_range_expands_recurrences_across_dst, postgres_range_expands_recurrences_across_dst;
     today_and_free_busy_use_the_local_day => sqlite_today_and_free_busy_use_the_local_day, postgres_today_and_free_busy_use_the_local_day;
     daily_rollup_across_dst_with_a_5am_day_start => sqlite_daily_rollup_across_dst_with_a_5am_day_start, postgres_daily_rollup_across_dst_with_a_5am_day_start;
-}
-
-fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -79,10 +77,6 @@ impl Env {
         }
     }
 
-    fn metadata(user: Uuid) -> HashMap<String, String> {
-        HashMap::from([(meta::USER_ID.to_string(), user.to_string())])
-    }
-
     async fn exec(&self, user: Uuid, command: CalendarCommand) -> Position {
         let id = command.event_id().to_string();
         let what = format!("{command:?}");
@@ -92,7 +86,7 @@ impl Env {
                 &id,
                 Issued::new(user, utc(2026, 1, 1, 0, 0), command),
                 &(),
-                Self::metadata(user),
+                user_metadata(user),
                 None,
             )
             .await
@@ -111,23 +105,7 @@ impl Env {
     }
 
     async fn clock(&self, user: Uuid, timezone: &str, day_start_hour: u32) -> Position {
-        let patch = PreferencesPatch {
-            timezone: Some(timezone.to_string()),
-            day_start_hour: Some(day_start_hour),
-            ..PreferencesPatch::default()
-        };
-        let outcome = self
-            .preferences
-            .execute(
-                &user.to_string(),
-                Issued::new(user, utc(2026, 1, 1, 0, 0), PreferencesCommand::Set(patch)),
-                &(),
-                Self::metadata(user),
-                None,
-            )
-            .await
-            .expect("preferences set");
-        outcome.receipt.position.expect("preferences changed")
+        common::set_clock(&self.preferences, user, timezone, day_start_hour).await
     }
 
     async fn caught_up(&mut self, target: Position) {

@@ -6,19 +6,22 @@
 //! `sqlite_<case>` and `postgres_<case>` (the latter returns early when PostgreSQL is unreachable
 //! outside CI). Tests wait on the runners' progress, bounded, never on sleeps.
 
-use std::collections::{BTreeMap, HashMap};
+mod common;
+
+use common::{user_metadata, utc};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aggregates::Issued;
 use aggregates::focus::{FocusCommand, FocusKind, FocusTimer, StartFocus};
-use aggregates::preferences::{PreferencesCommand, PreferencesPatch, UserPreferences};
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use aggregates::preferences::{PreferencesPatch, UserPreferences};
+use chrono::{DateTime, NaiveDate, Utc};
 use projections::daily::UserClock;
 use projections::focus_daily::{DayFocus, FocusDaily};
 use projections::focus_sessions::{FocusSessions, SessionState, SessionView, TimerView};
 use projections::{Projection, ProjectionRunner, ReadModels, RunnerHandle};
-use store::{AggregateStore, Journal, Position, Store, meta};
+use store::{AggregateStore, Journal, Position, Store};
 use tokio::time::timeout;
 use uuid::Uuid;
 
@@ -37,10 +40,6 @@ store::on_both_stores! {
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
-
-fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-}
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -138,10 +137,6 @@ impl Env {
         }
     }
 
-    fn metadata(user: Uuid) -> HashMap<String, String> {
-        HashMap::from([(meta::USER_ID.to_string(), user.to_string())])
-    }
-
     fn runners(&self) -> Runners {
         Runners {
             sessions: ProjectionRunner::new(Arc::new(FocusSessions), self.models.clone()).spawn(),
@@ -158,7 +153,7 @@ impl Env {
                 &user.to_string(),
                 Issued::new(user, at, command),
                 &(),
-                Self::metadata(user),
+                user_metadata(user),
                 None,
             )
             .await
@@ -173,27 +168,11 @@ impl Env {
 
     /// Sets `user`'s preferences at `at`.
     async fn prefs(&self, user: Uuid, at: DateTime<Utc>, patch: PreferencesPatch) -> Position {
-        let outcome = self
-            .preferences
-            .execute(
-                &user.to_string(),
-                Issued::new(user, at, PreferencesCommand::Set(patch)),
-                &(),
-                Self::metadata(user),
-                None,
-            )
-            .await
-            .expect("preferences set");
-        outcome.receipt.position.expect("preferences changed")
+        common::set_preferences(&self.preferences, user, at, patch).await
     }
 
     async fn clock(&self, user: Uuid, timezone: &str, day_start_hour: u32) -> Position {
-        let patch = PreferencesPatch {
-            timezone: Some(timezone.to_string()),
-            day_start_hour: Some(day_start_hour),
-            ..PreferencesPatch::default()
-        };
-        self.prefs(user, utc(2026, 1, 1, 0, 0), patch).await
+        common::set_clock(&self.preferences, user, timezone, day_start_hour).await
     }
 
     /// Runs `s` (start, interruptions, pauses, end) as `user`; returns its id and the position

@@ -3,18 +3,20 @@
 //! `journal_entries` and `journal_daily`, queries (listing, full-text search, daily rollup)
 //! read them back — also across a blue-green rebuild.
 
-use std::collections::HashMap;
+mod common;
+
+use common::{user_metadata, utc};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aggregates::Issued;
 use aggregates::journal::{EntryContent, JournalCommand, JournalEntry};
-use aggregates::preferences::{PreferencesCommand, PreferencesPatch, UserPreferences};
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use aggregates::preferences::UserPreferences;
+use chrono::{DateTime, NaiveDate, Utc};
 use projections::journal_daily::{DayJournal, JournalDaily};
 use projections::journal_entries::{EntryView, JournalEntries};
 use projections::{ProjectionRunner, ReadModels, RunnerHandle};
-use store::{AggregateStore, Position, Store, meta};
+use store::{AggregateStore, Position, Store};
 use tokio::time::timeout;
 use uuid::Uuid;
 
@@ -29,10 +31,6 @@ store::on_both_stores! {
 
 const ALICE: Uuid = Uuid::from_u128(0xa11ce);
 const BOB: Uuid = Uuid::from_u128(0xb0b);
-
-fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-}
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -61,10 +59,6 @@ impl Env {
         }
     }
 
-    fn metadata(user: Uuid) -> HashMap<String, String> {
-        HashMap::from([(meta::USER_ID.to_string(), user.to_string())])
-    }
-
     fn runners(&self) -> [RunnerHandle; 2] {
         [
             ProjectionRunner::new(Arc::new(JournalEntries), self.models.clone()).spawn(),
@@ -81,7 +75,7 @@ impl Env {
                 &id,
                 Issued::new(user, at, command),
                 &(),
-                Self::metadata(user),
+                user_metadata(user),
                 None,
             )
             .await
@@ -124,23 +118,7 @@ impl Env {
     }
 
     async fn clock(&self, user: Uuid, timezone: &str, day_start_hour: u32) -> Position {
-        let patch = PreferencesPatch {
-            timezone: Some(timezone.to_string()),
-            day_start_hour: Some(day_start_hour),
-            ..PreferencesPatch::default()
-        };
-        let outcome = self
-            .preferences
-            .execute(
-                &user.to_string(),
-                Issued::new(user, utc(2026, 1, 1, 0, 0), PreferencesCommand::Set(patch)),
-                &(),
-                Self::metadata(user),
-                None,
-            )
-            .await
-            .expect("preferences set");
-        outcome.receipt.position.expect("preferences changed")
+        common::set_clock(&self.preferences, user, timezone, day_start_hour).await
     }
 
     async fn search(&self, user: Uuid, query: &str) -> Vec<String> {

@@ -7,20 +7,22 @@
 //! PostgreSQL is unreachable outside CI). Tests wait on the runner's progress, bounded, never on
 //! sleeps.
 
-use std::collections::HashMap;
+mod common;
+
+use common::{user_metadata, utc};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aggregates::Issued;
-use aggregates::preferences::{PreferencesCommand, PreferencesPatch, UserPreferences};
+use aggregates::preferences::UserPreferences;
 use aggregates::task::{
     IntervalUnit, NewTask, Recurrence, RecurrenceRule, RepeatFrom, Task, TaskChanges, TaskCommand,
 };
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use projections::daily::UserClock;
 use projections::task_daily::{TaskDaily, TaskDay};
 use projections::{Projection, ProjectionRunner, ReadModels, RunnerHandle};
-use store::{AggregateStore, Journal, Position, Store, meta};
+use store::{AggregateStore, Journal, Position, Store};
 use tokio::time::timeout;
 use uuid::Uuid;
 
@@ -38,10 +40,6 @@ store::on_both_stores! {
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
-
-fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-}
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -64,10 +62,6 @@ impl Env {
         }
     }
 
-    fn metadata(user: Uuid) -> HashMap<String, String> {
-        HashMap::from([(meta::USER_ID.to_string(), user.to_string())])
-    }
-
     fn runner(&self) -> RunnerHandle {
         ProjectionRunner::new(Arc::new(TaskDaily), self.models.clone()).spawn()
     }
@@ -87,7 +81,7 @@ impl Env {
                 &task.to_string(),
                 Issued::new(user, at, command),
                 &(),
-                Self::metadata(user),
+                user_metadata(user),
                 None,
             )
             .await
@@ -130,23 +124,7 @@ impl Env {
 
     /// Sets `user`'s clock (at the start of 2026).
     async fn clock(&self, user: Uuid, timezone: &str, day_start_hour: u32) -> Position {
-        let patch = PreferencesPatch {
-            timezone: Some(timezone.to_string()),
-            day_start_hour: Some(day_start_hour),
-            ..PreferencesPatch::default()
-        };
-        let outcome = self
-            .preferences
-            .execute(
-                &user.to_string(),
-                Issued::new(user, utc(2026, 1, 1, 0, 0), PreferencesCommand::Set(patch)),
-                &(),
-                Self::metadata(user),
-                None,
-            )
-            .await
-            .expect("preferences set");
-        outcome.receipt.position.expect("preferences changed")
+        common::set_clock(&self.preferences, user, timezone, day_start_hour).await
     }
 
     async fn days(&self, user: Uuid, from: NaiveDate, to: NaiveDate) -> Vec<TaskDay> {

@@ -1,13 +1,17 @@
-//! Request fields every query service reads the same way: days, page cursors, and read-model
-//! errors as statuses.
+//! Request fields every query service reads the same way: days, page cursors, the steps of a
+//! daily rollup, and read-model errors as statuses.
 
-use api_common::invalid_argument;
+use std::future::Future;
+
+use api_common::{Caller, invalid_argument};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
-use projections::daily::{MAX_DAYS, parse_day};
+use projections::daily::{MAX_DAYS, UserClock, parse_day};
 use projections::{ProjectionError, RowCursor};
-use tonic::Status;
+use tonic::{Request, Status};
+
+use crate::ReadYourWrites;
 
 /// A read-model failure as a status (store down → UNAVAILABLE; anything else is logged and
 /// INTERNAL).
@@ -43,6 +47,16 @@ pub fn decode_cursor(token: &str, listing: &str) -> Result<Option<RowCursor>, St
     Ok(Some(RowCursor { sort_key, row_id }))
 }
 
+/// A size field (`page_size`, `limit`): `value`, or `default` when 0; INVALID_ARGUMENT on
+/// `field` above `max`.
+pub fn bounded(field: &str, value: u32, default: u32, max: u32) -> Result<usize, Status> {
+    match value {
+        0 => Ok(default as usize),
+        n if n > max => Err(invalid_argument(field, format!("must be at most {max}"))),
+        n => Ok(n as usize),
+    }
+}
+
 /// An optional `YYYY-MM-DD` day field (None when empty).
 pub fn optional_day(field: &str, value: &str) -> Result<Option<NaiveDate>, Status> {
     if value.is_empty() {
@@ -73,6 +87,63 @@ pub fn day_range(from_day: &str, to_day: &str) -> Result<(NaiveDate, NaiveDate),
         ));
     }
     Ok((from, to))
+}
+
+/// A daily rollup request of any pillar: a day range and a consistency token.
+pub trait RollupRequest {
+    /// Its `from_day` and `to_day` fields (`YYYY-MM-DD`, both included).
+    fn day_fields(&self) -> (&str, &str);
+    /// The consistency token to wait for (empty: none).
+    fn consistency_token(&self) -> &str;
+}
+
+/// Implements [`RollupRequest`] for proto messages with `from_day`, `to_day` and
+/// `consistency_token` fields.
+macro_rules! rollup_requests {
+    ($($request:ty),+ $(,)?) => {$(
+        impl RollupRequest for $request {
+            fn day_fields(&self) -> (&str, &str) {
+                (&self.from_day, &self.to_day)
+            }
+            fn consistency_token(&self) -> &str {
+                &self.consistency_token
+            }
+        }
+    )+};
+}
+
+rollup_requests!(
+    proto::v1::GetDailyRollupRequest,
+    proto::v1::GetFinanceDailyRollupRequest,
+    proto::v1::GetHabitDailyRollupRequest,
+    proto::v1::GetHealthDailyRollupRequest,
+    proto::v1::GetJournalDailyRollupRequest,
+    proto::v1::GetTaskDailyRollupRequest,
+);
+
+/// The first steps of every daily rollup: the caller, the checked [`day_range`], then the wait
+/// until `consistency` has caught up with the request's token.
+pub async fn rollup_range(
+    request: &Request<impl RollupRequest>,
+    consistency: &ReadYourWrites,
+) -> Result<(Caller, NaiveDate, NaiveDate), Status> {
+    let caller = Caller::of(request)?;
+    let r = request.get_ref();
+    let (from_day, to_day) = r.day_fields();
+    let (from, to) = day_range(from_day, to_day)?;
+    consistency.wait(r.consistency_token()).await?;
+    Ok((caller, from, to))
+}
+
+/// A rollup's user clock, then its days (e.g. `FocusDaily::clock(..)`, `FocusDaily::days(..)`),
+/// read-model errors as statuses.
+pub async fn clock_and_days<D>(
+    clock: impl Future<Output = Result<UserClock, ProjectionError>>,
+    days: impl Future<Output = Result<Vec<D>, ProjectionError>>,
+) -> Result<(UserClock, Vec<D>), Status> {
+    let clock = clock.await.map_err(read_error)?;
+    let days = days.await.map_err(read_error)?;
+    Ok((clock, days))
 }
 
 #[cfg(test)]

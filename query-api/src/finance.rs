@@ -10,7 +10,7 @@ use aggregates::finance::budget::parse_month;
 use aggregates::finance::money::Currency;
 use api_common::status::domain_status;
 use api_common::time::to_timestamp;
-use api_common::{Caller, invalid_argument, parse_uuid_field};
+use api_common::{Caller, parse_uuid_field};
 use projections::ReadModels;
 use projections::finance_accounts::{AccountView, FinanceAccounts, TransactionView};
 use projections::finance_daily::{DaySpend, FinanceDaily};
@@ -26,7 +26,9 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use crate::ReadYourWrites;
-use crate::fields::{day_range, decode_cursor, encode_cursor, read_error};
+use crate::fields::{
+    bounded, clock_and_days, decode_cursor, encode_cursor, read_error, rollup_range,
+};
 
 /// Default page size of ListTransactions.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -182,16 +184,7 @@ impl FinanceQueries for FinanceQueryService {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let account_id = parse_uuid_field("account_id", &r.account_id)?;
-        let page_size = match r.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                return Err(invalid_argument(
-                    "page_size",
-                    format!("must be at most {MAX_PAGE_SIZE}"),
-                ));
-            }
-            n => n,
-        };
+        let page_size = bounded("page_size", r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let cursor = decode_cursor(&r.page_token, "ListTransactions")?;
         self.accounts.wait(&r.consistency_token).await?;
         let user = caller.user_id;
@@ -207,7 +200,7 @@ impl FinanceQueries for FinanceQueryService {
             user,
             account_id,
             cursor.as_ref(),
-            page_size as usize,
+            page_size,
         )
         .await
         .map_err(read_error)?;
@@ -243,16 +236,13 @@ impl FinanceQueries for FinanceQueryService {
         &self,
         request: Request<GetFinanceDailyRollupRequest>,
     ) -> Result<Response<FinanceDailyRollup>, Status> {
-        let caller = Caller::of(&request)?;
-        let r = request.into_inner();
-        let (from, to) = day_range(&r.from_day, &r.to_day)?;
-        self.daily.wait(&r.consistency_token).await?;
-        let clock = FinanceDaily::clock(&self.models, caller.user_id)
-            .await
-            .map_err(read_error)?;
-        let days = FinanceDaily::days(&self.models, caller.user_id, from, to)
-            .await
-            .map_err(read_error)?;
+        let (caller, from, to) = rollup_range(&request, &self.daily).await?;
+        let user = caller.user_id;
+        let (clock, days) = clock_and_days(
+            FinanceDaily::clock(&self.models, user),
+            FinanceDaily::days(&self.models, user, from, to),
+        )
+        .await?;
         Ok(Response::new(FinanceDailyRollup {
             days: days.into_iter().map(day_to_proto).collect(),
             timezone: clock.timezone,

@@ -20,7 +20,9 @@ use proto::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::ReadYourWrites;
-use crate::fields::{day_range, decode_cursor, encode_cursor, read_error};
+use crate::fields::{
+    bounded, clock_and_days, decode_cursor, encode_cursor, read_error, rollup_range,
+};
 
 /// Default page size of ListSessions.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -150,16 +152,7 @@ impl FocusQueries for FocusQueryService {
         {
             return Err(invalid_argument("to", "must be after from"));
         }
-        let page_size = match r.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                return Err(invalid_argument(
-                    "page_size",
-                    format!("must be at most {MAX_PAGE_SIZE}"),
-                ));
-            }
-            n => n,
-        };
+        let page_size = bounded("page_size", r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let cursor = decode_cursor(&r.page_token, "ListSessions")?;
         self.sessions.wait(&r.consistency_token).await?;
         let (sessions, next) = FocusSessions::list(
@@ -168,7 +161,7 @@ impl FocusQueries for FocusQueryService {
             from,
             to,
             cursor.as_ref(),
-            page_size as usize,
+            page_size,
         )
         .await
         .map_err(read_error)?;
@@ -211,16 +204,13 @@ impl FocusQueries for FocusQueryService {
         &self,
         request: Request<GetDailyRollupRequest>,
     ) -> Result<Response<DailyRollup>, Status> {
-        let caller = Caller::of(&request)?;
-        let r = request.into_inner();
-        let (from, to) = day_range(&r.from_day, &r.to_day)?;
-        self.daily.wait(&r.consistency_token).await?;
-        let clock = FocusDaily::clock(&self.models, caller.user_id)
-            .await
-            .map_err(read_error)?;
-        let days = FocusDaily::days(&self.models, caller.user_id, from, to)
-            .await
-            .map_err(read_error)?;
+        let (caller, from, to) = rollup_range(&request, &self.daily).await?;
+        let user = caller.user_id;
+        let (clock, days) = clock_and_days(
+            FocusDaily::clock(&self.models, user),
+            FocusDaily::days(&self.models, user, from, to),
+        )
+        .await?;
         Ok(Response::new(DailyRollup {
             days: days.into_iter().map(day_to_proto).collect(),
             timezone: clock.timezone,

@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::ReadYourWrites;
-use crate::fields::{day_range, read_error};
+use crate::fields::{clock_and_days, read_error, rollup_range};
 
 /// Days of history GetHabit returns when the request says 0.
 pub const DEFAULT_HISTORY_DAYS: u32 = 30;
@@ -214,18 +214,14 @@ impl HabitQueries for HabitQueryService {
         &self,
         request: Request<GetHabitDailyRollupRequest>,
     ) -> Result<Response<HabitDailyRollup>, Status> {
-        let caller = Caller::of(&request)?;
-        let r = request.into_inner();
-        let (from, to) = day_range(&r.from_day, &r.to_day)?;
-        self.consistency.wait(&r.consistency_token).await?;
+        let (caller, from, to) = rollup_range(&request, &self.consistency).await?;
         let user = caller.user_id;
-        let clock = Habits::clock(&self.models, user)
-            .await
-            .map_err(read_error)?;
+        let (clock, days) = clock_and_days(
+            Habits::clock(&self.models, user),
+            Habits::days(&self.models, user, from, to),
+        )
+        .await?;
         let habits = Habits::list(&self.models, user).await.map_err(read_error)?;
-        let days = Habits::days(&self.models, user, from, to)
-            .await
-            .map_err(read_error)?;
         Ok(Response::new(HabitDailyRollup {
             days: days
                 .into_iter()

@@ -8,8 +8,8 @@
 
 use aggregates::health::metric::SleepStageKind;
 use aggregates::health::{Measurement, Metric};
+use api_common::Caller;
 use api_common::time::to_timestamp;
-use api_common::{Caller, invalid_argument};
 use chrono::{Duration, NaiveDate, Utc};
 use projections::ReadModels;
 use projections::daily::{UserClock, day_id};
@@ -29,7 +29,9 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::ReadYourWrites;
-use crate::fields::{day_range, decode_cursor, encode_cursor, read_error};
+use crate::fields::{
+    bounded, clock_and_days, decode_cursor, encode_cursor, read_error, rollup_range,
+};
 
 /// Default page size of ListSamples.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -200,16 +202,7 @@ impl HealthQueries for HealthQueryService {
             .then(|| r.metric.parse::<Metric>())
             .transpose()
             .map_err(api_common::status::domain_status)?;
-        let page_size = match r.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                return Err(invalid_argument(
-                    "page_size",
-                    format!("must be at most {MAX_PAGE_SIZE}"),
-                ));
-            }
-            n => n,
-        };
+        let page_size = bounded("page_size", r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let cursor = decode_cursor(&r.page_token, "ListSamples")?;
         self.samples.wait(&r.consistency_token).await?;
         let (samples, next) = HealthSamples::list(
@@ -217,7 +210,7 @@ impl HealthQueries for HealthQueryService {
             caller.user_id,
             metric,
             cursor.as_ref(),
-            page_size as usize,
+            page_size,
         )
         .await
         .map_err(read_error)?;
@@ -231,16 +224,13 @@ impl HealthQueries for HealthQueryService {
         &self,
         request: Request<GetHealthDailyRollupRequest>,
     ) -> Result<Response<HealthDailyRollup>, Status> {
-        let caller = Caller::of(&request)?;
-        let r = request.into_inner();
-        let (from, to) = day_range(&r.from_day, &r.to_day)?;
-        self.daily.wait(&r.consistency_token).await?;
-        let clock = HealthDaily::clock(&self.models, caller.user_id)
-            .await
-            .map_err(read_error)?;
-        let days = HealthDaily::days(&self.models, caller.user_id, from, to)
-            .await
-            .map_err(read_error)?;
+        let (caller, from, to) = rollup_range(&request, &self.daily).await?;
+        let user = caller.user_id;
+        let (clock, days) = clock_and_days(
+            HealthDaily::clock(&self.models, user),
+            HealthDaily::days(&self.models, user, from, to),
+        )
+        .await?;
         Ok(Response::new(HealthDailyRollup {
             days: days.into_iter().map(day_to_proto).collect(),
             timezone: clock.timezone,

@@ -19,7 +19,9 @@ use proto::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::ReadYourWrites;
-use crate::fields::{day_range, decode_cursor, encode_cursor, read_error};
+use crate::fields::{
+    bounded, clock_and_days, day_range, decode_cursor, encode_cursor, read_error, rollup_range,
+};
 
 /// Default page size of ListEntries.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -74,15 +76,6 @@ fn day_to_proto(d: DayJournal) -> JournalDay {
         mean_mood: d.mean_mood(),
         sentiment_sum_ten_thousandths: d.sentiment_sum,
         mean_sentiment: d.mean_sentiment(),
-    }
-}
-
-/// `value`, or `default` when 0; INVALID_ARGUMENT on `field` above `max`.
-fn bounded(field: &str, value: u32, default: u32, max: u32) -> Result<usize, Status> {
-    match value {
-        0 => Ok(default as usize),
-        n if n > max => Err(invalid_argument(field, format!("must be at most {max}"))),
-        n => Ok(n as usize),
     }
 }
 
@@ -160,16 +153,13 @@ impl JournalQueries for JournalQueryService {
         &self,
         request: Request<GetJournalDailyRollupRequest>,
     ) -> Result<Response<JournalDailyRollup>, Status> {
-        let caller = Caller::of(&request)?;
-        let r = request.into_inner();
-        let (from, to) = day_range(&r.from_day, &r.to_day)?;
-        self.daily.wait(&r.consistency_token).await?;
-        let clock = JournalDaily::clock(&self.models, caller.user_id)
-            .await
-            .map_err(read_error)?;
-        let days = JournalDaily::days(&self.models, caller.user_id, from, to)
-            .await
-            .map_err(read_error)?;
+        let (caller, from, to) = rollup_range(&request, &self.daily).await?;
+        let user = caller.user_id;
+        let (clock, days) = clock_and_days(
+            JournalDaily::clock(&self.models, user),
+            JournalDaily::days(&self.models, user, from, to),
+        )
+        .await?;
         Ok(Response::new(JournalDailyRollup {
             days: days.into_iter().map(day_to_proto).collect(),
             timezone: clock.timezone,

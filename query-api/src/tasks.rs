@@ -7,7 +7,7 @@
 
 use aggregates::task::{IntervalUnit, Recurrence, RecurrenceRule, RepeatFrom};
 use api_common::time::{from_timestamp, to_timestamp};
-use api_common::{Caller, invalid_argument, parse_uuid_field};
+use api_common::{Caller, parse_uuid_field};
 use projections::daily::day_id;
 use projections::replay::replay_user;
 use projections::task_daily::{TaskDaily, TaskDay as DayTasks};
@@ -24,7 +24,7 @@ use std::time::Duration;
 use tonic::{Request, Response, Status};
 
 use crate::ReadYourWrites;
-use crate::fields::{day_range, decode_cursor, encode_cursor, read_error};
+use crate::fields::{bounded, decode_cursor, encode_cursor, read_error, rollup_range};
 
 /// Default page size of ListTasks.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -190,19 +190,10 @@ impl TaskQueries for TaskQueryService {
     ) -> Result<Response<ListTasksResponse>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let page_size = match r.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                return Err(invalid_argument(
-                    "page_size",
-                    format!("must be at most {MAX_PAGE_SIZE}"),
-                ));
-            }
-            n => n,
-        };
+        let page_size = bounded("page_size", r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let cursor = decode_cursor(&r.page_token, "ListTasks")?;
         self.consistency.wait(&r.consistency_token).await?;
-        let (include, size) = (r.include_completed, page_size as usize);
+        let (include, size) = (r.include_completed, page_size);
         let filter = TaskFilter {
             project: filter_value(r.project),
             tag: filter_value(r.tag),
@@ -236,10 +227,7 @@ impl TaskQueries for TaskQueryService {
         &self,
         request: Request<GetTaskDailyRollupRequest>,
     ) -> Result<Response<TaskDailyRollup>, Status> {
-        let caller = Caller::of(&request)?;
-        let r = request.into_inner();
-        let (from, to) = day_range(&r.from_day, &r.to_day)?;
-        self.daily.wait(&r.consistency_token).await?;
+        let (caller, from, to) = rollup_range(&request, &self.daily).await?;
         let clock = TaskDaily::clock(&self.models, caller.user_id)
             .await
             .map_err(read_error)?;

@@ -23,14 +23,53 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Defines, for one pillar's generated clients, `type Commands` and `type Queries` (with the
+/// caller's header) and `fn commands(&TestServer, Uuid)` / `fn queries(&TestServer, Uuid)`
+/// (as that user) and `start_with_clients(Backend)` (a server, a new user and both clients),
+/// e.g. `pillar_clients!(HabitCommandsClient, HabitQueriesClient);`.
+#[allow(unused_macros)]
+macro_rules! pillar_clients {
+    ($commands:ident, $queries:ident) => {
+        /// The pillar's command client with its caller's header.
+        type Commands = $commands<$crate::common::Authorized>;
+        /// The pillar's query client with its caller's header.
+        type Queries = $queries<$crate::common::Authorized>;
+
+        /// The pillar's commands as `user`.
+        fn commands(server: &$crate::common::TestServer, user: ::uuid::Uuid) -> Commands {
+            server.client(user, $commands::with_interceptor)
+        }
+
+        /// The pillar's queries as `user`.
+        fn queries(server: &$crate::common::TestServer, user: ::uuid::Uuid) -> Queries {
+            server.client(user, $queries::with_interceptor)
+        }
+
+        /// A server on `backend` (see `TestServer::start`), a new user, and the pillar's
+        /// commands and queries as that user.
+        async fn start_with_clients(
+            backend: $crate::common::Backend,
+        ) -> Option<($crate::common::TestServer, ::uuid::Uuid, Commands, Queries)> {
+            let server = $crate::common::TestServer::start(backend).await?;
+            let user = ::uuid::Uuid::now_v7();
+            let (c, q) = (commands(&server, user), queries(&server, user));
+            Some((server, user, c, q))
+        }
+    };
+}
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use api_common::Auth;
+use chrono::{DateTime, TimeZone, Utc};
 use lifeos::{RunningServer, ServerConfig, StoreConfig};
+use proto::v1::preferences_client::PreferencesClient;
 use proto::v1::task_commands_client::TaskCommandsClient;
 use proto::v1::task_queries_client::TaskQueriesClient;
-use proto::v1::{CommandAck, CreateTaskRequest, ListTasksRequest, ListTasksResponse};
+use proto::v1::{
+    CommandAck, CreateTaskRequest, ListTasksRequest, ListTasksResponse, SetPreferencesRequest,
+};
 use tempfile::TempDir;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::Interceptor;
@@ -85,10 +124,12 @@ impl Interceptor for Bearer {
     }
 }
 
+/// The channel of a generated client that sends its caller's header.
+pub type Authorized = InterceptedService<Channel, Bearer>;
 /// A TaskCommands client with its caller's header.
-pub type Commands = TaskCommandsClient<InterceptedService<Channel, Bearer>>;
+pub type Commands = TaskCommandsClient<Authorized>;
 /// A TaskQueries client with its caller's header.
-pub type Queries = TaskQueriesClient<InterceptedService<Channel, Bearer>>;
+pub type Queries = TaskQueriesClient<Authorized>;
 
 /// A `lifeos` server running in this process, and what is needed to talk to it and restart it.
 pub struct TestServer {
@@ -219,6 +260,31 @@ impl TestServer {
         self.channel.clone()
     }
 
+    /// Any generated client as `user`, from its `with_interceptor` constructor:
+    /// `server.client(user, PreferencesClient::with_interceptor)`.
+    pub fn client<C>(&self, user: Uuid, with_interceptor: impl FnOnce(Channel, Bearer) -> C) -> C {
+        with_interceptor(self.channel(), Bearer::token(&self.token(user)))
+    }
+
+    /// Sets `user`'s preferences through the Preferences service, asserting success.
+    pub async fn set_preferences(&self, user: Uuid, request: SetPreferencesRequest) -> CommandAck {
+        self.client(user, PreferencesClient::with_interceptor)
+            .set_preferences(request)
+            .await
+            .expect("SetPreferences")
+            .into_inner()
+    }
+
+    /// Sets `user`'s time zone and day start hour; returns the consistency token.
+    pub async fn set_clock(&self, user: Uuid, timezone: &str, day_start_hour: u32) -> String {
+        let request = SetPreferencesRequest {
+            timezone: Some(timezone.into()),
+            day_start_hour: Some(day_start_hour),
+            ..Default::default()
+        };
+        self.set_preferences(user, request).await.consistency_token
+    }
+
     /// TaskCommands as `user`.
     pub fn commands(&self, user: Uuid) -> Commands {
         self.commands_with(Bearer::token(&self.token(user)))
@@ -333,6 +399,26 @@ pub fn owned_ids(page: &ListTasksResponse) -> Vec<String> {
     page.tasks.iter().map(|t| t.task_id.clone()).collect()
 }
 
+/// `at` as a wire timestamp.
+pub fn ts(at: DateTime<Utc>) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    })
+}
+
+/// A wire timestamp (which must be set) as an instant.
+pub fn time(ts: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
+    let ts = ts.as_ref().expect("a timestamp");
+    DateTime::from_timestamp(ts.seconds, ts.nanos as u32).expect("valid timestamp")
+}
+
+/// An instant of a UTC wall-clock minute.
+pub fn utc(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(year, month, day, hour, minute, 0)
+        .unwrap()
+}
+
 /// Asserts `status` is INVALID_ARGUMENT whose `google.rpc.BadRequest` names exactly `field`.
 pub fn assert_invalid_field(status: &Status, field: &str) {
     assert_eq!(
@@ -381,6 +467,58 @@ pub async fn nats() -> Option<bus::async_nats::Client> {
     }
     eprintln!("skipping: NATS not reachable at {url} ({error}); set LIFEOS_TEST_NATS_URL");
     None
+}
+
+/// A server serving NATS request/reply under a prefix of its own (`t<uuid>`) on the test NATS
+/// ([`nats_url`]), and a client of that NATS to send requests with.
+pub struct OnNats {
+    /// A connection to the NATS the server serves.
+    pub client: bus::async_nats::Client,
+    /// The server.
+    pub server: TestServer,
+    prefix: String,
+}
+
+impl OnNats {
+    /// Starts a server on `backend` serving NATS; `None` when NATS or PostgreSQL is unreachable
+    /// outside CI (the test should return early).
+    pub async fn start(backend: Backend) -> Option<OnNats> {
+        let client = nats().await?;
+        let prefix = format!("t{}", Uuid::now_v7().simple());
+        let on_nats = {
+            let prefix = prefix.clone();
+            move |config: &mut ServerConfig| {
+                config.nats_url = Some(nats_url());
+                config.nats_prefix = prefix;
+            }
+        };
+        let server = TestServer::start_with(backend, on_nats).await?;
+        Some(OnNats {
+            client,
+            server,
+            prefix,
+        })
+    }
+
+    /// The full subject of `relative` (e.g. `commands.habits.create`) under the server's prefix.
+    pub fn subject(&self, relative: &str) -> String {
+        format!("{}.{relative}", self.prefix)
+    }
+
+    /// [`nats_call`] on [`OnNats::subject`]`(relative)`.
+    pub async fn call(
+        &self,
+        relative: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> (Option<String>, serde_json::Value) {
+        nats_call(&self.client, &self.subject(relative), token, body).await
+    }
+
+    /// Stops the server (see [`TestServer::stop`]).
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
 }
 
 /// Sends a JSON request with the caller's token; returns the error code header (if any) and

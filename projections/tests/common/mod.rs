@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use aggregates::Issued;
+use aggregates::preferences::{PreferencesCommand, PreferencesPatch, UserPreferences};
 use aggregates::task::{NewTask, Task, TaskCommand};
 use chrono::{DateTime, TimeZone, Utc};
 use cqrs_es::persist::SerializedEvent;
@@ -23,6 +24,52 @@ pub struct Env {
     pub models: ReadModels,
     /// Minutes after [`base`] of the next command (each command gets its own instant).
     pub clock: AtomicI64,
+}
+
+/// An instant of a UTC wall-clock minute.
+pub fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+}
+
+/// The metadata of `user`'s commands.
+pub fn user_metadata(user: Uuid) -> HashMap<String, String> {
+    HashMap::from([(meta::USER_ID.to_string(), user.to_string())])
+}
+
+/// Sets `user`'s preferences (`patch`) at `at` through the preferences aggregate; returns the
+/// position of its event.
+pub async fn set_preferences(
+    preferences: &AggregateStore<UserPreferences, Store>,
+    user: Uuid,
+    at: DateTime<Utc>,
+    patch: PreferencesPatch,
+) -> Position {
+    let outcome = preferences
+        .execute(
+            &user.to_string(),
+            Issued::new(user, at, PreferencesCommand::Set(patch)),
+            &(),
+            user_metadata(user),
+            None,
+        )
+        .await
+        .expect("preferences set");
+    outcome.receipt.position.expect("preferences changed")
+}
+
+/// Sets `user`'s clock (time zone and day start) at the start of 2026 (see [`set_preferences`]).
+pub async fn set_clock(
+    preferences: &AggregateStore<UserPreferences, Store>,
+    user: Uuid,
+    timezone: &str,
+    day_start_hour: u32,
+) -> Position {
+    let patch = PreferencesPatch {
+        timezone: Some(timezone.to_string()),
+        day_start_hour: Some(day_start_hour),
+        ..PreferencesPatch::default()
+    };
+    set_preferences(preferences, user, utc(2026, 1, 1, 0, 0), patch).await
 }
 
 pub fn base() -> DateTime<Utc> {
