@@ -515,6 +515,7 @@ async fn nats_subjects_reach_the_same_handlers(backend: Backend) {
         .await;
     assert_eq!(code, None, "{fb}");
     assert_eq!(fb["busy"][0]["start"], "2026-03-02T09:00:00Z", "{fb}");
+    nats.stop().await;
 }
 
 const ICS: &str = include_str!("data/calendar.ics");
