@@ -61,8 +61,16 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "LIFEOS_LISTEN", default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
-        /// Snapshot frequency per aggregate type, e.g. `task=100`.
-        #[arg(long, env = "LIFEOS_SNAPSHOTS", default_value = "", value_parser = parse_snapshots)]
+        /// Snapshot frequency per aggregate type, e.g. `task=100` (replaces the default list;
+        /// `""` turns snapshots off). The default snapshots the long-lived aggregates, whose
+        /// streams grow for ever (a user's focus timer, preferences and health logs, habits,
+        /// accounts): measured flat time per command up to 10 000 events (benches/RESULTS.md).
+        #[arg(
+            long,
+            env = "LIFEOS_SNAPSHOTS",
+            default_value = "focus=100,preferences=100,health=100,habit=100,account=100",
+            value_parser = parse_snapshots
+        )]
         snapshots: std::collections::HashMap<String, u64>,
         /// What this process does (any of api, projector, relay). Processes sharing one
         /// PostgreSQL split them; one projector and one relay are active at a time, others wait.
