@@ -20,6 +20,19 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// batch (one read, one read-model transaction) then carries many commands instead of one.
 const WAKE_COALESCE: Duration = Duration::from_millis(2);
 
+/// When a batch writes its read-model transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Always (rows and checkpoint): rebuilds, and [`ProjectionRunner::step`].
+    Always,
+    /// Only when the batch changed a row. Every runner reads every event, and most events
+    /// belong to other pillars: following the log live, a batch that changed nothing leaves
+    /// its checkpoint in memory (queries in this process wait on that progress) and the
+    /// runner stores it with its next batch or heartbeat. A crash before then re-reads
+    /// events that change nothing.
+    WhenChanged,
+}
+
 /// Keeps one projection up to date with the log, in the background.
 pub struct ProjectionRunner {
     projection: Arc<dyn Projection>,
@@ -113,18 +126,21 @@ impl ProjectionRunner {
     pub async fn step(&self, checkpoint: Position) -> Result<Option<Position>, ProjectionError> {
         let model = self.models.active_model(self.projection.as_ref()).await?;
         Ok(self
-            .step_model(&model, checkpoint, self.batch_size)
+            .step_model(&model, checkpoint, self.batch_size, Commit::Always)
             .await?
-            .map(|(p, _)| p))
+            .map(|(p, _, _)| p))
     }
 
-    /// One batch into `model`: returns the new checkpoint and the number of events applied.
+    /// One batch into `model`: returns the new checkpoint, the number of events applied and
+    /// whether that checkpoint was stored (with [`Commit::WhenChanged`], a batch that changed
+    /// no row writes nothing: its checkpoint is stored with the next batch or heartbeat).
     async fn step_model(
         &self,
         model: &str,
         checkpoint: Position,
         batch_size: usize,
-    ) -> Result<Option<(Position, u64)>, ProjectionError> {
+        commit: Commit,
+    ) -> Result<Option<(Position, u64, bool)>, ProjectionError> {
         let mut events = self
             .models
             .store()
@@ -149,10 +165,12 @@ impl ProjectionRunner {
             });
             match failed {
                 None => {
-                    self.models
-                        .commit(model, &rows.into_changes(), last)
-                        .await?;
-                    return Ok(Some((last, events.len() as u64)));
+                    let changes = rows.into_changes();
+                    if changes.is_empty() && commit == Commit::WhenChanged {
+                        return Ok(Some((last, events.len() as u64, false)));
+                    }
+                    self.models.commit(model, &changes, last).await?;
+                    return Ok(Some((last, events.len() as u64, true)));
                 }
                 // Commit the events before the one that failed (from freshly loaded rows: the
                 // failed apply may have changed some), so the projection stops exactly on it.
@@ -218,6 +236,8 @@ impl ProjectionRunner {
         let mut wake = self.models.store().wakeups();
         let mut live_model = self.models.active_model(self.projection.as_ref()).await?;
         let mut live = self.models.checkpoint(&live_model).await?;
+        // the live checkpoint as stored (`live` runs ahead over batches that changed nothing)
+        let mut stored = live;
         progress.send_replace(live);
         let mut build = None;
         if model_version(&live_model) != Some(self.projection.version()) {
@@ -228,17 +248,28 @@ impl ProjectionRunner {
         let mut backoff = Duration::from_millis(50);
         let mut heartbeat = Instant::now();
         let mut applied_since = 0u64;
+        let mut check_rebuild = true;
         loop {
             if *stop.borrow() {
+                if live > stored {
+                    self.models.commit(&live_model, &[], live).await?;
+                }
                 return Ok(Exit::Stopped);
             }
             wake.borrow_and_update();
-            if build.is_none() && self.models.take_rebuild_request(name).await? {
+            // a rebuild request is looked for at start and on every heartbeat, not on every
+            // wake-up (one write per runner per commit otherwise)
+            if build.is_none()
+                && std::mem::take(&mut check_rebuild)
+                && self.models.take_rebuild_request(name).await?
+            {
                 tracing::info!(projection = name, "rebuild requested");
                 build = Some(self.start_build().await?);
                 self.report(&live_model, &build, 0.0, None).await?;
             }
-            let result = self.advance(&mut live_model, &mut live, &mut build).await;
+            let result = self
+                .advance(&mut live_model, &mut live, &mut stored, &mut build)
+                .await;
             let progressed = match result {
                 Ok(n) => {
                     progress.send_replace(live);
@@ -279,6 +310,11 @@ impl ProjectionRunner {
                 if !lease.is_held().await {
                     return Ok(Exit::LeaseLost);
                 }
+                check_rebuild = true;
+                if live > stored {
+                    self.models.commit(&live_model, &[], live).await?;
+                    stored = live;
+                }
             }
             if !progressed {
                 tokio::select! {
@@ -297,18 +333,30 @@ impl ProjectionRunner {
         &self,
         live_model: &mut String,
         live: &mut Position,
+        stored: &mut Position,
         build: &mut Option<Build>,
     ) -> Result<u64, ProjectionError> {
         let mut applied = 0;
-        if let Some((p, n)) = self.step_model(live_model, *live, self.batch_size).await? {
+        if let Some((p, n, committed)) = self
+            .step_model(live_model, *live, self.batch_size, Commit::WhenChanged)
+            .await?
+        {
             *live = p;
+            if committed {
+                *stored = p;
+            }
             applied += n;
         }
         let Some(b) = build else {
             return Ok(applied);
         };
-        if let Some((p, n)) = self
-            .step_model(&b.model, b.checkpoint, self.rebuild_batch_size)
+        if let Some((p, n, _)) = self
+            .step_model(
+                &b.model,
+                b.checkpoint,
+                self.rebuild_batch_size,
+                Commit::Always,
+            )
             .await?
         {
             b.checkpoint = p;
@@ -324,6 +372,7 @@ impl ProjectionRunner {
             self.models.activate(name, &b.model).await?;
             let old = std::mem::replace(live_model, b.model.clone());
             *live = b.checkpoint;
+            *stored = b.checkpoint;
             tracing::info!(projection = name, from = %old, to = %live_model, events = b.applied, "switched to the rebuilt model");
             *build = None;
             self.models.drop_model(&old).await?;
