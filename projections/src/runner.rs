@@ -281,6 +281,10 @@ impl ProjectionRunner {
                 }
                 Err(ProjectionError::Poison(poison)) => {
                     tracing::error!(projection = name, error = %poison, "projection stopped on a poison event");
+                    // the stored checkpoint names the last event before the poison
+                    if live > stored {
+                        self.models.commit(&live_model, &[], live).await?;
+                    }
                     let detail = json!({ "error": *poison.clone() });
                     self.report_state(&live_model, RunState::Stopped, &detail, 0.0)
                         .await?;
