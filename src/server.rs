@@ -138,7 +138,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             (None, Some(bus)) => Arc::new(bus.clone()),
             (None, None) => unreachable!("an in-process bus exists without NATS"),
         };
-        Some(Relay::new(store.clone(), publisher).spawn())
+        Some(
+            Relay::new(store.clone(), publisher)
+                .feed(models.feed().clone())
+                .spawn(),
+        )
     } else {
         None
     };

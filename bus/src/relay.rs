@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use store::{Journal, Lease, Position, Store};
+use store::{Journal, Lease, LogFeed, Position, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -83,6 +83,7 @@ pub struct RelayStatus {
 /// ```
 pub struct Relay {
     store: Store,
+    feed: LogFeed,
     publisher: Arc<dyn Publisher>,
     batch_size: usize,
     idle_poll: Duration,
@@ -96,6 +97,7 @@ impl Relay {
     /// lease retried every second, and retries backing off from 100 ms to 5 s.
     pub fn new(store: Store, publisher: Arc<dyn Publisher>) -> Self {
         Self {
+            feed: LogFeed::new(store.clone(), 1_024),
             store,
             publisher,
             batch_size: 256,
@@ -109,6 +111,13 @@ impl Relay {
     /// Events read and published per batch (at least 1).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
+        self
+    }
+
+    /// Reads the log through `feed`, shared with other consumers of this process (the
+    /// projection runners), instead of through a feed of its own.
+    pub fn feed(mut self, feed: LogFeed) -> Self {
+        self.feed = feed;
         self
     }
 
@@ -275,14 +284,14 @@ impl Relay {
             Some(position) => position,
             None => *checkpoint.insert(self.store.checkpoint(name).await?),
         };
-        let events = self.store.read_after(from, self.batch_size).await?;
+        let events = self.feed.read_after(from, self.batch_size).await?;
         let Some(to) = events.last().map(|e| e.position) else {
             return Ok(Step::Idle(from));
         };
         if !lease.is_held().await {
             return Ok(Step::LeaseLost);
         }
-        let batch: Vec<CloudEvent> = events.iter().map(CloudEvent::from_logged).collect();
+        let batch: Vec<CloudEvent> = events.iter().map(|e| CloudEvent::from_logged(e)).collect();
         self.publisher.publish(&batch).await?;
         // Another relay may have taken over while we published: it owns the checkpoint now.
         if !lease.is_held().await {

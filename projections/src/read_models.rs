@@ -4,7 +4,7 @@ use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::Row as _;
-use store::{Position, Store};
+use store::{LogFeed, Position, Store};
 use uuid::Uuid;
 
 use crate::{Projection, ProjectionError, Row, RowKey};
@@ -157,19 +157,31 @@ impl DocFilter {
 #[derive(Clone)]
 pub struct ReadModels {
     store: Store,
+    feed: LogFeed,
 }
+
+/// Events the shared log reader keeps per segment: two rebuild batches, so runners rebuilding
+/// side by side share their reads while the slowest trails the fastest by up to that much.
+const FEED_CAPACITY: usize = 10_000;
 
 type Changes = [(RowKey, Option<Row>)];
 
 impl ReadModels {
     /// Read models in the same database as `store`'s log.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        let feed = LogFeed::new(store.clone(), FEED_CAPACITY);
+        Self { store, feed }
     }
 
     /// The event store underneath.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The log reader every runner of these read models shares (one read per batch of the
+    /// log, whatever the number of projections).
+    pub fn feed(&self) -> &LogFeed {
+        &self.feed
     }
 
     /// The position of the last committed event, readable yet or not.

@@ -141,11 +141,13 @@ impl ProjectionRunner {
         batch_size: usize,
         commit: Commit,
     ) -> Result<Option<(Position, u64, bool)>, ProjectionError> {
+        let started = Instant::now();
         let mut events = self
             .models
-            .store()
+            .feed()
             .read_after(checkpoint, batch_size)
             .await?;
+        let read = started.elapsed();
         loop {
             let Some(last) = events.last().map(|e| e.position) else {
                 return Ok(None);
@@ -156,7 +158,10 @@ impl ProjectionRunner {
                 .collect();
             keys.sort();
             keys.dedup();
+            let loading = Instant::now();
             let mut rows = RowSet::new(self.models.load(model, &keys).await?);
+            let load = loading.elapsed();
+            let applying = Instant::now();
             let failed = events.iter().enumerate().find_map(|(i, event)| {
                 self.projection
                     .apply(event, &mut rows)
@@ -166,10 +171,23 @@ impl ProjectionRunner {
             match failed {
                 None => {
                     let changes = rows.into_changes();
+                    let apply = applying.elapsed();
                     if changes.is_empty() && commit == Commit::WhenChanged {
                         return Ok(Some((last, events.len() as u64, false)));
                     }
+                    let committing = Instant::now();
                     self.models.commit(model, &changes, last).await?;
+                    tracing::debug!(
+                        projection = self.projection.name(),
+                        events = events.len(),
+                        keys = keys.len(),
+                        rows = changes.len(),
+                        read_ms = read.as_secs_f64() * 1e3,
+                        load_ms = load.as_secs_f64() * 1e3,
+                        apply_ms = apply.as_secs_f64() * 1e3,
+                        commit_ms = committing.elapsed().as_secs_f64() * 1e3,
+                        "projection batch"
+                    );
                     return Ok(Some((last, events.len() as u64, true)));
                 }
                 // Commit the events before the one that failed (from freshly loaded rows: the

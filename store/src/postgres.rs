@@ -23,6 +23,38 @@ use crate::{LoggedEvent, Position, StoreError};
 /// The NOTIFY channel appends signal on (payload: the position appended).
 pub const NOTIFY_CHANNEL: &str = "lifeos_events";
 
+/// One command's append as one statement: events (`$3`…`$10` as arrays), snapshot (`$11`,
+/// `$12`, when given), receipt (`$13`, `$14`, `$15` without its position, when a command id is
+/// given) and notification (`$16`). Returns the last event's position (no row without events).
+const APPEND: &str = "\
+WITH ins AS ( \
+    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+        payload, metadata, event_id, user_id, recorded_at) \
+    SELECT $1, $2, u.s, u.t, u.v, u.p, u.m, u.e, u.usr, u.r \
+    FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[], \
+        $9::uuid[], $10::timestamptz[]) WITH ORDINALITY AS u(s, t, v, p, m, e, usr, r, n) \
+    ORDER BY u.n \
+    RETURNING global_position, transaction_id \
+), last AS ( \
+    SELECT global_position, transaction_id FROM ins \
+    ORDER BY transaction_id DESC, global_position DESC LIMIT 1 \
+), snap AS ( \
+    INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, payload, taken_at) \
+    SELECT $1, $2, $11, $12, now() WHERE $11::bigint IS NOT NULL \
+    ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE \
+    SET last_sequence = EXCLUDED.last_sequence, payload = EXCLUDED.payload, taken_at = EXCLUDED.taken_at \
+    WHERE snapshots.last_sequence < EXCLUDED.last_sequence \
+), rec AS ( \
+    INSERT INTO command_receipts (user_id, command_id, receipt, recorded_at) \
+    SELECT $13, $14, jsonb_set($15::jsonb, '{position}', COALESCE( \
+        (SELECT jsonb_build_object('tx', transaction_id::text::bigint, 'pos', global_position) FROM last), \
+        'null'::jsonb)), now() \
+    WHERE $14::text IS NOT NULL \
+) \
+SELECT global_position, transaction_id::text AS tx, \
+    pg_notify($16, transaction_id::text || '.' || global_position) AS notified \
+FROM last";
+
 const SELECT_LOGGED: &str = "SELECT global_position, transaction_id::text AS tx, event_id, user_id, \
      recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
      FROM events";
@@ -219,17 +251,13 @@ impl Journal for PgStore {
             times.push(s.recorded_at);
         }
         receipt.event_ids = ids.clone();
-
-        let mut tx = self.pool.begin().await.map_err(StoreError::Unavailable)?;
-        if n > 0 {
-            let rows = query(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                    payload, metadata, event_id, user_id, recorded_at) \
-                 SELECT $1, $2, u.s, u.t, u.v, u.p, u.m, u.e, u.usr, u.r \
-                 FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[], \
-                    $9::uuid[], $10::timestamptz[]) AS u(s, t, v, p, m, e, usr, r) \
-                 RETURNING global_position, transaction_id::text AS tx",
-            )
+        // One statement, so one round trip and its own (short) transaction: the events, the
+        // snapshot, the receipt (with the position the events got) and the notification commit
+        // together or not at all. A command id seen before fails the receipt's primary key and
+        // with it the whole statement.
+        let (seq, state) =
+            snapshot.map_or((None, None), |(seq, state)| (Some(seq as i64), Some(state)));
+        let row = query(APPEND)
             .bind(&receipt.aggregate_type)
             .bind(&receipt.aggregate_id)
             .bind(&seqs)
@@ -240,62 +268,31 @@ impl Journal for PgStore {
             .bind(&ids)
             .bind(&users)
             .bind(&times)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(is_version_conflict)?;
-            let mut last = Position::START;
-            for row in &rows {
-                let p = Position {
-                    tx: parse_xid(row.try_get("tx")?)?,
-                    pos: row.try_get("global_position")?,
-                };
-                last = last.max(p);
-            }
-            receipt.position = Some(last);
-        }
-        if let Some((seq, state)) = &snapshot {
-            query(
-                "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, payload, taken_at) \
-                 VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE \
-                 SET last_sequence = EXCLUDED.last_sequence, payload = EXCLUDED.payload, taken_at = EXCLUDED.taken_at \
-                 WHERE snapshots.last_sequence < EXCLUDED.last_sequence",
-            )
-            .bind(&receipt.aggregate_type)
-            .bind(&receipt.aggregate_id)
-            .bind(*seq as i64)
+            .bind(seq)
             .bind(state)
-            .bind(Utc::now())
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(key) = &command {
-            let inserted = query(
-                "INSERT INTO command_receipts (user_id, command_id, receipt, recorded_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(key.user_id)
-            .bind(&key.command_id)
+            .bind(command.as_ref().map(|k| k.user_id))
+            .bind(command.as_ref().map(|k| k.command_id.as_str()))
             .bind(serde_json::to_value(&receipt)?)
-            .bind(Utc::now())
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                tx.rollback().await?;
+            .bind(NOTIFY_CHANNEL)
+            .fetch_optional(&self.pool)
+            .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(sqlx::Error::Database(db)) if db.constraint() == Some("command_receipts_pkey") => {
+                let key = command.as_ref().expect("a receipt was written");
                 let first = self.receipt(key).await?.ok_or_else(|| {
                     StoreError::Corrupt(format!("receipt of command {} vanished", key.command_id))
                 })?;
                 return Ok(AppendOutcome::Duplicate(first));
             }
+            Err(err) => return Err(is_version_conflict(err)),
+        };
+        if let Some(row) = row {
+            receipt.position = Some(Position {
+                tx: parse_xid(row.try_get("tx")?)?,
+                pos: row.try_get("global_position")?,
+            });
         }
-        if let Some(p) = receipt.position {
-            query("SELECT pg_notify($1, $2)")
-                .bind(NOTIFY_CHANNEL)
-                .bind(p.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await.map_err(StoreError::Unavailable)?;
         self.wake.sender.send_modify(|n| *n += 1);
         Ok(AppendOutcome::Committed(receipt))
     }

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use store::testing::wait_for_head;
 use store::{
-    AggregateStore, AppendBatch, AppendOutcome, CommandKey, Journal, LoggedEvent, Position,
-    SnapshotPolicy, Store, StoreError, meta, migrate,
+    AggregateStore, AppendBatch, AppendOutcome, CommandKey, Journal, LogFeed, LoggedEvent,
+    Position, SnapshotPolicy, Store, StoreError, meta, migrate,
 };
 use uuid::Uuid;
 
@@ -36,6 +36,9 @@ store::on_both_stores! {
     migrate_is_idempotent => sqlite_migrate_is_idempotent, postgres_migrate_is_idempotent;
     leases_are_exclusive => sqlite_leases_are_exclusive, postgres_leases_are_exclusive;
     checkpoints_round_trip => sqlite_checkpoints_round_trip, postgres_checkpoints_round_trip;
+    receipt_guards_the_append => sqlite_receipt_guards_the_append, postgres_receipt_guards_the_append;
+    feed_answers_as_the_log => sqlite_feed_answers_as_the_log, postgres_feed_answers_as_the_log;
+    feed_reads_once_for_many => sqlite_feed_reads_once_for_many, postgres_feed_reads_once_for_many;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1084,4 +1087,153 @@ async fn checkpoints_round_trip(store: Store) {
     store.save_checkpoint("relay:test", q).await.unwrap();
     assert_eq!(store.checkpoint("relay:test").await.unwrap(), q);
     assert_eq!(store.checkpoint("other").await.unwrap(), Position::START);
+}
+
+/// A command id already receipted fails the whole append, even when the repeat raced past the
+/// command path's receipt check and decided other events on another aggregate (a create): no
+/// event, no snapshot, the first receipt back.
+async fn receipt_guards_the_append(store: Store) {
+    let k = key(ALICE, "cmd-create");
+    let mut first = batch(
+        "r-1",
+        0,
+        vec![raw_event(
+            "r-1",
+            "Added",
+            json!({"Added": {"n": 1}}),
+            Some(ALICE),
+        )],
+    );
+    first.command = Some(k.clone());
+    let AppendOutcome::Committed(receipt) = store.append(first).await.expect("first") else {
+        panic!("the first append is committed");
+    };
+    assert!(receipt.position.is_some());
+    assert_eq!(
+        store.receipt(&k).await.expect("receipt"),
+        Some(receipt.clone())
+    );
+    let mut repeat = batch(
+        "r-2",
+        0,
+        vec![raw_event(
+            "r-2",
+            "Added",
+            json!({"Added": {"n": 2}}),
+            Some(ALICE),
+        )],
+    );
+    repeat.command = Some(k.clone());
+    repeat.snapshot = Some((1, json!({"n": 2})));
+    match store.append(repeat).await.expect("repeat") {
+        AppendOutcome::Duplicate(again) => assert_eq!(again, receipt),
+        other => panic!("a repeated command id is a duplicate, got {other:?}"),
+    }
+    assert_eq!(event_count(&store).await, 1);
+    assert!(
+        store
+            .get_snapshot::<Counter>("r-2")
+            .await
+            .expect("snapshot")
+            .is_none(),
+        "nothing of the repeat is written"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared log reader
+// ---------------------------------------------------------------------------------------------
+
+/// The positions and ids of a read, to compare a feed's answer with the store's.
+fn identities<'a>(events: impl IntoIterator<Item = &'a LoggedEvent>) -> Vec<(Position, Uuid)> {
+    events
+        .into_iter()
+        .map(|e| (e.position, e.event_id))
+        .collect()
+}
+
+/// Whatever the consumers ask, in whatever order, with appends in between and segments trimmed
+/// and evicted (capacity 7), a feed answers exactly what the store's reader answers.
+async fn feed_answers_as_the_log(store: Store) {
+    let feed = LogFeed::new(store.clone(), 7);
+    let mut seed = 0x5eed_u64;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut versions: HashMap<String, u64> = HashMap::new();
+    let mut positions = vec![Position::START];
+    for round in 0..60 {
+        if round % 3 == 0 {
+            let id = format!("f-{}", next(4));
+            let n = 1 + next(3) as usize;
+            let version = versions.entry(id.clone()).or_default();
+            let receipt = append_n(&store, &id, *version, n).await.receipt().clone();
+            *version += n as u64;
+            wait_for_head(&store, receipt.position.expect("a position")).await;
+            let all = store
+                .read_after(Position::START, 10_000)
+                .await
+                .expect("read");
+            positions = std::iter::once(Position::START)
+                .chain(all.iter().map(|e| e.position))
+                .collect();
+        }
+        let after = positions[next(positions.len() as u64) as usize];
+        let limit = 1 + next(9) as usize;
+        let fed = feed.read_after(after, limit).await.expect("feed read");
+        let direct = store.read_after(after, limit).await.expect("store read");
+        assert_eq!(
+            identities(fed.iter().map(|e| e.as_ref())),
+            identities(&direct),
+            "round {round}: after {after}, limit {limit}"
+        );
+    }
+    assert!(
+        feed.store_reads() < 60,
+        "some reads were served from memory"
+    );
+}
+
+/// Consumers reading the same part of the log share one store read; an append is seen by the
+/// next read.
+async fn feed_reads_once_for_many(store: Store) {
+    let receipt = append_n(&store, "g-1", 0, 10).await.receipt().clone();
+    wait_for_head(&store, receipt.position.expect("a position")).await;
+    let feed = LogFeed::new(store.clone(), 100).tail_fresh(Duration::from_secs(3600));
+    let first = feed.read_after(Position::START, 5).await.expect("read");
+    assert_eq!(first.len(), 5);
+    assert_eq!(feed.store_reads(), 1);
+    // twelve more consumers (a rebuild of every read model) read the same batch
+    for _ in 0..12 {
+        let again = feed.read_after(Position::START, 5).await.expect("read");
+        assert_eq!(
+            identities(again.iter().map(|e| e.as_ref())),
+            identities(first.iter().map(|e| e.as_ref()))
+        );
+    }
+    let inside = feed.read_after(first[1].position, 3).await.expect("read");
+    assert_eq!(
+        identities(inside.iter().map(|e| e.as_ref())),
+        identities(first[2..5].iter().map(|e| e.as_ref()))
+    );
+    assert_eq!(feed.store_reads(), 1, "served from memory");
+    // the next batch: one store read, then shared
+    let second = feed.read_after(first[4].position, 5).await.expect("read");
+    assert_eq!(second.len(), 5);
+    feed.read_after(first[4].position, 5).await.expect("read");
+    assert_eq!(feed.store_reads(), 2);
+    // an append after the end is read at once, whatever the feed saw before
+    let end = second[4].position;
+    assert!(feed.read_after(end, 5).await.expect("read").is_empty());
+    let more = append_n(&store, "g-1", 10, 1).await.receipt().clone();
+    let expected = more.position.expect("a position");
+    wait_for_head(&store, expected).await;
+    let tail = feed.read_after(end, 5).await.expect("read");
+    assert_eq!(
+        tail.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![expected]
+    );
 }
