@@ -3,15 +3,25 @@
 //! Every event comes out of the real aggregates (`handle` on the pure domain, in memory), so the
 //! log is one the engine could have written; only the loading is a bulk INSERT (preparing a
 //! million events one command at a time would take longer than the benchmarks). Pillars are
-//! [`Activity`]s: adding one (habits, finance, health, journal…) is one more struct in
-//! [`activities`].
+//! [`Activity`]s, one module each: adding one is one more struct in [`activities`].
+//!
+//! **A year per thousand events.** The log is generated day by day (every user's day, then the
+//! next day) until it holds the events asked for, so how many days it spans is
+//! `events ÷ (users × events per user-day)`. The activities are tuned to about 1 000 events per
+//! user and year: not every user uses every pillar ([`Adopters`]; the first user uses them all),
+//! and those who do, do it at a plausible daily pace. `--events 1000000 --users 1000` is about
+//! a year; the per-pillar counts and the days covered are printed after generation.
 
-use std::collections::VecDeque;
+mod calendar;
+mod finance;
+mod focus;
+mod habits;
+mod health;
+mod journal;
+mod tasks;
 
-use aggregates::Issued;
-use aggregates::calendar::{CalendarCommand, CalendarEvent, EventDetails};
-use aggregates::focus::{FocusCommand, FocusKind, FocusTimer, StartFocus};
-use aggregates::task::{NewTask, Task, TaskChanges, TaskCommand};
+use std::collections::BTreeMap;
+
 use anyhow::anyhow;
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -51,6 +61,11 @@ impl Rng {
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+
+    /// One of `items` (not empty).
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
     }
 
     /// A random (version 4) UUID.
@@ -156,200 +171,146 @@ pub trait Activity {
 /// Every pillar's activity, for `users` users.
 pub fn activities(users: usize) -> Vec<Box<dyn Activity>> {
     vec![
-        Box::new(Tasks::new(users)),
-        Box::new(Focus::new(users)),
-        Box::new(Calendar),
+        Box::new(tasks::Tasks::new(users)),
+        Box::new(focus::Focus::new(users)),
+        Box::new(calendar::Calendar::new(users)),
+        Box::new(habits::Habits::new(users)),
+        Box::new(finance::Finance::new(users)),
+        Box::new(health::Health::new(users)),
+        Box::new(journal::Journal::new(users)),
     ]
 }
 
-/// Tasks: most days a new task; most days one completed; sometimes one re-prioritised.
-struct Tasks {
-    open: Vec<VecDeque<Stream<Task>>>,
+/// One pillar's per-user state, for the users who take the pillar up: each user decides on
+/// their first day, with probability `share` (the first user always does, so a one-user log,
+/// the replay workload's, has every pillar), and the state is started then.
+pub struct Adopters<S> {
+    share: f64,
+    users: Vec<Adoption<S>>,
 }
 
-impl Tasks {
-    /// Open tasks kept per user (the oldest is deleted beyond it).
-    const MAX_OPEN: usize = 40;
+/// Whether a user uses a pillar.
+enum Adoption<S> {
+    /// Not decided yet (their first day has not come).
+    Undecided,
+    /// Never.
+    Never,
+    /// Yes, with this state.
+    Uses(S),
+}
 
-    fn new(users: usize) -> Self {
-        Tasks {
-            open: (0..users).map(|_| VecDeque::new()).collect(),
+impl<S> Adopters<S> {
+    /// Nobody decided yet, among `users` users.
+    pub fn new(users: usize, share: f64) -> Self {
+        Adopters {
+            share,
+            users: (0..users).map(|_| Adoption::Undecided).collect(),
         }
+    }
+
+    /// The state of user `index`, or `None` when they do not use the pillar. On the user's
+    /// first call the choice is drawn, and `start` makes the state of a user who adopts it.
+    pub fn of(
+        &mut self,
+        index: usize,
+        rng: &mut Rng,
+        start: impl FnOnce(&mut Rng) -> anyhow::Result<S>,
+    ) -> anyhow::Result<Option<&mut S>> {
+        let slot = &mut self.users[index];
+        if let Adoption::Undecided = slot {
+            *slot = if index == 0 || rng.chance(self.share) {
+                Adoption::Uses(start(rng)?)
+            } else {
+                Adoption::Never
+            };
+        }
+        Ok(match slot {
+            Adoption::Uses(state) => Some(state),
+            Adoption::Undecided | Adoption::Never => None,
+        })
     }
 }
 
-impl Activity for Tasks {
-    fn day(
-        &mut self,
-        index: usize,
-        user: Uuid,
-        day: DateTime<Utc>,
-        rng: &mut Rng,
-        out: &mut Vec<GenEvent>,
-    ) -> anyhow::Result<()> {
-        let open = &mut self.open[index];
-        let at = day + Span::minutes(8 * 60 + rng.below(600) as i64);
-        if rng.chance(0.9) {
-            let task_id = rng.uuid();
-            let mut task = Stream::<Task>::new(task_id);
-            let new = NewTask {
-                task_id,
-                title: format!("task {}", rng.below(10_000)),
-                due: Some(at + Span::hours(rng.below(96) as i64)),
-                priority: rng.below(5) as u32,
-                tags: if rng.chance(0.3) {
-                    vec!["home".into()]
-                } else {
-                    Vec::new()
-                },
-                ..NewTask::default()
-            };
-            task.exec(
-                Issued::new(user, at, TaskCommand::Create(new)),
-                user,
-                at,
-                rng,
-                out,
-            )?;
-            open.push_back(task);
+/// The log being generated: every user's day, then the next day, from 2025-01-01.
+pub struct Log {
+    rng: Rng,
+    users: Vec<Uuid>,
+    activities: Vec<Box<dyn Activity>>,
+    first: DateTime<Utc>,
+    day: i64,
+    next_user: usize,
+}
+
+impl Log {
+    /// The log of `users` users drawn from `seed`.
+    pub fn new(users: usize, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let users: Vec<Uuid> = (0..users).map(|_| rng.uuid()).collect();
+        Log {
+            rng,
+            activities: activities(users.len()),
+            users,
+            first: Utc
+                .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+                .single()
+                .expect("a date"),
+            day: 0,
+            next_user: 0,
         }
-        let later = at + Span::minutes(30);
-        if rng.chance(0.7)
-            && let Some(mut task) = open.pop_front()
-        {
-            task.exec(
-                Issued::new(user, later, TaskCommand::Complete),
-                user,
-                later,
-                rng,
-                out,
-            )?;
+    }
+
+    /// The users.
+    pub fn users(&self) -> &[Uuid] {
+        &self.users
+    }
+
+    /// Days begun so far (the last one may be partly generated).
+    pub fn days(&self) -> i64 {
+        self.day + i64::from(self.next_user > 0)
+    }
+
+    /// Appends the next user's next day (every pillar) to `out`.
+    pub fn next_user_day(&mut self, out: &mut Vec<GenEvent>) -> anyhow::Result<()> {
+        let (index, user) = (self.next_user, self.users[self.next_user]);
+        let day = self.first + Span::days(self.day);
+        for activity in self.activities.iter_mut() {
+            activity.day(index, user, day, &mut self.rng, out)?;
         }
-        if rng.chance(0.1)
-            && let Some(task) = open.back_mut()
-        {
-            let changes = TaskChanges {
-                priority: Some(rng.below(5) as u32),
-                ..TaskChanges::default()
-            };
-            task.exec(
-                Issued::new(user, later, TaskCommand::Update(changes)),
-                user,
-                later,
-                rng,
-                out,
-            )?;
-        }
-        if open.len() > Self::MAX_OPEN
-            && let Some(mut task) = open.pop_front()
-        {
-            task.exec(
-                Issued::new(user, later, TaskCommand::Delete),
-                user,
-                later,
-                rng,
-                out,
-            )?;
+        self.next_user += 1;
+        if self.next_user == self.users.len() {
+            self.next_user = 0;
+            self.day += 1;
         }
         Ok(())
     }
 }
 
-/// Focus: a pomodoro on about a third of the days (one timer per user, a long stream).
-struct Focus {
-    timers: Vec<Option<Stream<FocusTimer>>>,
-}
+/// Events per pillar (`aggregates::pillar_of`).
+#[derive(Debug, Default)]
+pub struct Mix(BTreeMap<&'static str, u64>);
 
-impl Focus {
-    fn new(users: usize) -> Self {
-        Focus {
-            timers: (0..users).map(|_| None).collect(),
+impl Mix {
+    /// Counts `events`.
+    pub fn add(&mut self, events: &[GenEvent]) {
+        for e in events {
+            *self
+                .0
+                .entry(aggregates::pillar_of(e.aggregate_type))
+                .or_default() += 1;
         }
     }
 }
 
-impl Activity for Focus {
-    fn day(
-        &mut self,
-        index: usize,
-        user: Uuid,
-        day: DateTime<Utc>,
-        rng: &mut Rng,
-        out: &mut Vec<GenEvent>,
-    ) -> anyhow::Result<()> {
-        if !rng.chance(0.35) {
-            return Ok(());
-        }
-        let timer = self.timers[index].get_or_insert_with(|| Stream::new(user));
-        let session_id = rng.uuid();
-        let start = day + Span::minutes(10 * 60 + rng.below(300) as i64);
-        let focus = StartFocus {
-            session_id,
-            kind: FocusKind::Pomodoro,
-            planned_minutes: Some(25),
-            task_id: None,
-        };
-        timer.exec(
-            Issued::new(user, start, FocusCommand::Start(focus)),
-            user,
-            start,
-            rng,
-            out,
-        )?;
-        let end = start + Span::minutes(25);
-        timer.exec(
-            Issued::new(user, end, FocusCommand::Complete { session_id }),
-            user,
-            end,
-            rng,
-            out,
-        )
-    }
-}
-
-/// Calendar: a one-hour meeting on some days.
-struct Calendar;
-
-impl Activity for Calendar {
-    fn day(
-        &mut self,
-        _index: usize,
-        user: Uuid,
-        day: DateTime<Utc>,
-        rng: &mut Rng,
-        out: &mut Vec<GenEvent>,
-    ) -> anyhow::Result<()> {
-        if !rng.chance(0.15) {
-            return Ok(());
-        }
-        let event_id = rng.uuid();
-        let start = day + Span::hours(9 + rng.below(8) as i64);
-        let details = EventDetails {
-            title: "meeting".into(),
-            start,
-            end: start + Span::hours(1),
-            all_day: false,
-            time_zone: "UTC".into(),
-            location: None,
-            description: None,
-            recurrence: None,
-        };
-        let at = day + Span::hours(8);
-        Stream::<CalendarEvent>::new(event_id).exec(
-            Issued::new(
-                user,
-                at,
-                CalendarCommand::CreateEvent {
-                    event_id,
-                    details,
-                    external: None,
-                },
-            ),
-            user,
-            at,
-            rng,
-            out,
-        )
+impl std::fmt::Display for Mix {
+    /// `tasks 1200 (35.1%), focus …`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total = self.0.values().sum::<u64>().max(1) as f64;
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(pillar, n)| format!("{pillar} {n} ({:.1}%)", *n as f64 * 100.0 / total))
+            .collect();
+        f.write_str(&parts.join(", "))
     }
 }
 
@@ -367,9 +328,8 @@ pub struct LogSpec {
 /// Generates and loads the log `spec` describes into `store` (empty), with a progress bar on a
 /// terminal. Returns the users.
 pub async fn load(store: &Store, spec: LogSpec, label: &str) -> anyhow::Result<Vec<Uuid>> {
-    let mut rng = Rng::new(spec.seed);
-    let users: Vec<Uuid> = (0..spec.users).map(|_| rng.uuid()).collect();
-    let mut activities = activities(spec.users);
+    anyhow::ensure!(spec.users > 0, "a generated log needs at least one user");
+    let mut log = Log::new(spec.users, spec.seed);
     let bar = ProgressBar::new(spec.events).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, ETA {eta})")
             .expect("valid template")
@@ -379,32 +339,31 @@ pub async fn load(store: &Store, spec: LogSpec, label: &str) -> anyhow::Result<V
     let mut loader = Loader::new(store).await?;
     let mut buf = Vec::with_capacity(CHUNK * 2);
     let mut written = 0u64;
-    let first = Utc
-        .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
-        .single()
-        .expect("a date");
-    'days: for day in 0.. {
-        let day = first + Span::days(day);
-        for (index, &user) in users.iter().enumerate() {
-            for activity in activities.iter_mut() {
-                activity.day(index, user, day, &mut rng, &mut buf)?;
-            }
-            let left = spec.events - written;
-            if buf.len() as u64 >= left {
-                buf.truncate(left as usize);
-                loader.insert(&buf).await?;
-                bar.inc(buf.len() as u64);
-                break 'days;
-            }
-            if buf.len() >= CHUNK {
-                loader.insert(&buf).await?;
-                written += buf.len() as u64;
-                bar.inc(buf.len() as u64);
-                buf.clear();
-            }
+    let mut mix = Mix::default();
+    loop {
+        log.next_user_day(&mut buf)?;
+        let left = spec.events - written;
+        let last = buf.len() as u64 >= left;
+        if last {
+            buf.truncate(left as usize);
+        }
+        if last || buf.len() >= CHUNK {
+            loader.insert(&buf).await?;
+            mix.add(&buf);
+            written += buf.len() as u64;
+            bar.inc(buf.len() as u64);
+            buf.clear();
+        }
+        if last {
+            break;
         }
     }
     bar.finish_and_clear();
+    eprintln!(
+        "{label}: {written} events over {} days of {} users: {mix}",
+        log.days(),
+        spec.users
+    );
     // On PostgreSQL committed events stay invisible to the log reader while any older
     // transaction of the cluster runs (that is what keeps it from skipping one): start
     // measuring only once it sees them all.
@@ -417,7 +376,7 @@ pub async fn load(store: &Store, spec: LogSpec, label: &str) -> anyhow::Result<V
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    Ok(users)
+    Ok(log.users().to_vec())
 }
 
 /// Bulk INSERTs of generated events, the same columns the store writes.
@@ -505,25 +464,35 @@ mod tests {
         assert_ne!(Rng::new(43).next_u64(), xs[0]);
     }
 
-    #[test]
-    fn a_day_of_every_pillar_is_accepted_by_the_real_aggregates() {
-        let mut rng = Rng::new(1);
-        let user = rng.uuid();
+    /// `days` days of a log of `users` users (seed 1).
+    fn generate(users: usize, days: usize) -> (Log, Vec<GenEvent>) {
+        let mut log = Log::new(users, 1);
         let mut out = Vec::new();
-        let mut all = activities(1);
-        let first = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
-        for day in 0..60 {
-            for activity in all.iter_mut() {
-                activity
-                    .day(0, user, first + Span::days(day), &mut rng, &mut out)
-                    .unwrap();
-            }
+        for _ in 0..users * days {
+            log.next_user_day(&mut out).unwrap();
         }
+        (log, out)
+    }
+
+    #[test]
+    fn the_real_aggregates_accept_every_pillar_of_a_season() {
+        // the first user uses every pillar; 100 days cross months (budgets) and streaks
+        let (log, out) = generate(1, 100);
+        assert_eq!(log.days(), 100);
         let types: std::collections::BTreeSet<&str> =
             out.iter().map(|e| e.aggregate_type).collect();
         assert_eq!(
             types.into_iter().collect::<Vec<_>>(),
-            ["calendar_event", "focus", "task"]
+            [
+                "account",
+                "budget",
+                "calendar_event",
+                "focus",
+                "habit",
+                "health",
+                "journal_entry",
+                "task"
+            ]
         );
         // sequences are 1.. per stream, in order
         let mut last = std::collections::HashMap::new();
@@ -536,6 +505,103 @@ mod tests {
                 e.aggregate_type,
                 e.event_type
             );
+        }
+    }
+
+    #[test]
+    fn aggregate_ids_are_the_ones_the_command_api_writes() {
+        let (log, out) = generate(1, 40);
+        let user = log.users()[0];
+        let ids = |t: &str| -> std::collections::BTreeSet<String> {
+            out.iter()
+                .filter(|e| e.aggregate_type == t)
+                .map(|e| e.aggregate_id.clone())
+                .collect()
+        };
+        assert_eq!(
+            ids("health"),
+            [
+                aggregates::health::log_id(user, "import:apple_health"),
+                aggregates::health::log_id(user, "manual"),
+            ]
+            .into()
+        );
+        assert_eq!(
+            ids("budget"),
+            ["2025-01", "2025-02"]
+                .map(|m| aggregates::finance::budget::budget_id(user, m))
+                .into()
+        );
+        for t in [
+            "account",
+            "habit",
+            "journal_entry",
+            "task",
+            "calendar_event",
+        ] {
+            assert!(ids(t).iter().all(|id| id.parse::<Uuid>().is_ok()), "{t}");
+        }
+        assert_eq!(ids("focus"), [user.to_string()].into());
+    }
+
+    #[test]
+    fn a_thousand_events_are_about_a_user_year() {
+        // enough users for the pillars' shares to show; the pace of a year from 40 days
+        let (users, days) = (1_000, 40);
+        let (_, out) = generate(users, days);
+        let per_user_year = out.len() * 365 / (users * days);
+        let mut mix = Mix::default();
+        mix.add(&out);
+        assert!(
+            (900..=1_100).contains(&per_user_year),
+            "{per_user_year} events per user and year: {mix}"
+        );
+        for pillar in [
+            "tasks", "focus", "calendar", "habits", "finance", "health", "journal",
+        ] {
+            assert!(
+                mix.0.get(pillar).is_some_and(|n| *n > 0),
+                "no {pillar} in {mix}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_seed_makes_the_same_log() {
+        let key = |e: &GenEvent| {
+            (
+                e.aggregate_id.clone(),
+                e.sequence,
+                e.event_id,
+                e.payload.clone(),
+            )
+        };
+        let (_, a) = generate(3, 30);
+        let (_, b) = generate(3, 30);
+        assert_eq!(
+            a.iter().map(key).collect::<Vec<_>>(),
+            b.iter().map(key).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn every_read_model_folds_the_generated_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::testing::sqlite_store(dir.path()).await;
+        let spec = LogSpec {
+            users: 1,
+            events: 3_000,
+            seed: 7,
+        };
+        let user = load(&store, spec, "one user").await.unwrap()[0];
+        let all = projections::all();
+        let replay = projections::replay::replay_user(&store, &all, user, None, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(replay.events, 3_000);
+        assert_eq!(replay.models.len(), all.len());
+        for (name, rows) in &replay.models {
+            assert!(!rows.rows().is_empty(), "{name} has no row");
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Workload 3, rebuild: a generated log (users × a year of tasks, focus and calendar), then
+//! Workload 3, rebuild: a generated log (users × about a year of every pillar), then
 //! (a) a plain ordered scan through the log reader, doing nothing with the events (the
 //! baseline), (b) a server starting on it (its runners catch every read model up, live
 //! batches), (c) a blue-green rebuild of every read model requested through `projection_status`

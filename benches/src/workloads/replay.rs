@@ -1,4 +1,4 @@
-//! Workload 6, replay: one user's whole generated history (tasks, focus, calendar) folded into
+//! Workload 6, replay: one user's whole generated history (every pillar) folded into
 //! every read model in memory (`projections::replay::replay_user`, what `lifeos replay`, `as_of`
 //! queries and History use), against reading the same events without folding them.
 
