@@ -11,11 +11,6 @@ use lifeos::config::parse_snapshots;
 use lifeos::{ServerConfig, StoreConfig};
 use uuid::Uuid;
 
-/// mimalloc instead of glibc malloc: the engine allocates many short-lived JSON values per
-/// event, and glibc's malloc/free took about 40 % of a rebuild's CPU (benches/RESULTS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// LifeOS: one event log for tasks, focus, calendar, habits, finance, health and journal.
 #[derive(Parser)]
 #[command(

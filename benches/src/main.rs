@@ -20,11 +20,6 @@ use clap::Parser;
 
 use crate::opts::{Command, Opts};
 
-/// mimalloc instead of glibc malloc: the engine allocates many short-lived JSON values per
-/// event, and glibc's malloc/free took about 40 % of a rebuild's CPU (benches/RESULTS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
     let opts = Opts::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

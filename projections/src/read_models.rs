@@ -240,23 +240,23 @@ impl ReadModels {
                 rows.iter().map(decode_pg).collect()
             }
             Store::Sqlite(s) => {
-                let mut out = Vec::with_capacity(keys.len());
-                let mut conn = s.reader().acquire().await?;
-                for key in keys {
-                    let row = sqlx::query(
-                        "SELECT user_id, row_id, grp, sort_key, doc FROM read_model_rows \
-                         WHERE model = $1 AND user_id = $2 AND row_id = $3",
-                    )
-                    .bind(model)
-                    .bind(key.user_id.to_string())
-                    .bind(&key.row_id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                    if let Some(row) = row {
-                        out.push(decode_sqlite(&row)?);
-                    }
-                }
-                Ok(out)
+                // one statement for the whole batch (a statement per key cost a round trip to
+                // sqlx's SQLite worker thread each): the keys as one JSON array of pairs;
+                // CROSS JOIN keeps the keys the outer loop (else SQLite scans the whole model)
+                let keys: Vec<(String, &str)> = keys
+                    .iter()
+                    .map(|k| (k.user_id.to_string(), k.row_id.as_str()))
+                    .collect();
+                let rows = sqlx::query(
+                    "SELECT r.user_id, r.row_id, r.grp, r.sort_key, r.doc \
+                     FROM json_each($2) AS k CROSS JOIN read_model_rows AS r \
+                       ON r.model = $1 AND r.user_id = k.value ->> 0 AND r.row_id = k.value ->> 1",
+                )
+                .bind(model)
+                .bind(serde_json::to_string(&keys)?)
+                .fetch_all(s.reader())
+                .await?;
+                rows.iter().map(decode_sqlite).collect()
             }
         }
     }
@@ -323,45 +323,71 @@ impl ReadModels {
                 tx.commit().await?;
             }
             Store::Sqlite(s) => {
-                let mut tx = s.writer().begin().await?;
+                // every upsert in one statement and every delete in another, the rows as one
+                // JSON array each (a statement per row held the one writing connection longer)
+                let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
                 for (key, row) in changes {
+                    let user = key.user_id.to_string();
                     match row {
-                        Some(row) => {
-                            sqlx::query(
-                                "INSERT INTO read_model_rows (model, user_id, row_id, grp, sort_key, doc) \
-                                 VALUES ($1, $2, $3, $4, $5, $6) \
-                                 ON CONFLICT (model, user_id, row_id) DO UPDATE \
-                                 SET grp = excluded.grp, sort_key = excluded.sort_key, doc = excluded.doc",
-                            )
-                            .bind(model)
-                            .bind(key.user_id.to_string())
-                            .bind(&key.row_id)
-                            .bind(&row.grp)
-                            .bind(&row.sort_key)
-                            .bind(row.doc.to_string())
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        None => {
-                            sqlx::query(
-                                "DELETE FROM read_model_rows WHERE model = $1 AND user_id = $2 AND row_id = $3",
-                            )
-                            .bind(model)
-                            .bind(key.user_id.to_string())
-                            .bind(&key.row_id)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
+                        // serialized as `[user, row, grp, sort key, doc]`
+                        Some(r) => upserts.push((user, &key.row_id, &r.grp, &r.sort_key, &r.doc)),
+                        None => deletes.push((user, &key.row_id)),
                     }
                 }
-                sqlx::query(store::upsert_checkpoint_sql())
-                    .bind(model)
-                    .bind(checkpoint.tx)
-                    .bind(checkpoint.pos)
-                    .bind(Utc::now().to_rfc3339())
-                    .execute(&mut *tx)
+                // Rows and checkpoint are derived from the log and commit together: like on
+                // PostgreSQL they need not wait for the disk (WAL `synchronous=NORMAL`: a power
+                // loss may drop the last batches, which are re-applied from the older
+                // checkpoint, never split them). The writing connection is shared with command
+                // appends, which must stay FULL: it is restored, or the connection is closed.
+                let mut conn = s.writer().acquire().await?;
+                sqlx::query("PRAGMA synchronous = NORMAL")
+                    .execute(&mut *conn)
                     .await?;
-                tx.commit().await?;
+                let written: Result<(), ProjectionError> = async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    if !upserts.is_empty() {
+                        // `->` keeps the document as JSON text whatever its type
+                        sqlx::query(
+                            "INSERT INTO read_model_rows (model, user_id, row_id, grp, sort_key, doc) \
+                             SELECT $1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4 \
+                             FROM json_each($2) WHERE true \
+                             ON CONFLICT (model, user_id, row_id) DO UPDATE \
+                             SET grp = excluded.grp, sort_key = excluded.sort_key, doc = excluded.doc",
+                        )
+                        .bind(model)
+                        .bind(serde_json::to_string(&upserts)?)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    if !deletes.is_empty() {
+                        sqlx::query(
+                            "DELETE FROM read_model_rows WHERE model = $1 AND (user_id, row_id) IN \
+                               (SELECT value ->> 0, value ->> 1 FROM json_each($2))",
+                        )
+                        .bind(model)
+                        .bind(serde_json::to_string(&deletes)?)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    sqlx::query(store::upsert_checkpoint_sql())
+                        .bind(model)
+                        .bind(checkpoint.tx)
+                        .bind(checkpoint.pos)
+                        .bind(Utc::now().to_rfc3339())
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+                .await;
+                let restored = sqlx::query("PRAGMA synchronous = FULL")
+                    .execute(&mut *conn)
+                    .await;
+                if restored.is_err() {
+                    conn.close_on_drop();
+                }
+                written?;
+                restored?;
             }
         }
         Ok(())

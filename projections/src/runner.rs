@@ -267,6 +267,7 @@ impl ProjectionRunner {
         let mut heartbeat = Instant::now();
         let mut applied_since = 0u64;
         let mut check_rebuild = true;
+        let mut behind = false;
         loop {
             if *stop.borrow() {
                 if live > stored {
@@ -286,7 +287,13 @@ impl ProjectionRunner {
                 self.report(&live_model, &build, 0.0, None).await?;
             }
             let result = self
-                .advance(&mut live_model, &mut live, &mut stored, &mut build)
+                .advance(
+                    &mut live_model,
+                    &mut live,
+                    &mut stored,
+                    &mut build,
+                    &mut behind,
+                )
                 .await;
             let progressed = match result {
                 Ok(n) => {
@@ -357,10 +364,20 @@ impl ProjectionRunner {
         live: &mut Position,
         stored: &mut Position,
         build: &mut Option<Build>,
+        behind: &mut bool,
     ) -> Result<u64, ProjectionError> {
         let mut applied = 0;
+        // behind the log (the last live batch was full: a server start, a long pause) the live
+        // model catches up in rebuild-sized batches: fewer reads, each row written once per
+        // batch instead of once per small batch
+        let size = if *behind {
+            self.rebuild_batch_size
+        } else {
+            self.batch_size
+        };
+        *behind = false;
         if let Some((p, n, committed)) = self
-            .step_model(live_model, *live, self.batch_size, Commit::WhenChanged)
+            .step_model(live_model, *live, size, Commit::WhenChanged)
             .await?
         {
             *live = p;
@@ -368,6 +385,7 @@ impl ProjectionRunner {
                 *stored = p;
             }
             applied += n;
+            *behind = n >= size as u64;
         }
         let Some(b) = build else {
             return Ok(applied);
