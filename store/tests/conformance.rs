@@ -35,6 +35,7 @@ store::on_both_stores! {
     wakeups_after_append => sqlite_wakeups_after_append, postgres_wakeups_after_append;
     migrate_is_idempotent => sqlite_migrate_is_idempotent, postgres_migrate_is_idempotent;
     leases_are_exclusive => sqlite_leases_are_exclusive, postgres_leases_are_exclusive;
+    held_leases_leave_the_pool => sqlite_held_leases_leave_the_pool, postgres_held_leases_leave_the_pool;
     checkpoints_round_trip => sqlite_checkpoints_round_trip, postgres_checkpoints_round_trip;
     receipt_guards_the_append => sqlite_receipt_guards_the_append, postgres_receipt_guards_the_append;
     feed_answers_as_the_log => sqlite_feed_answers_as_the_log, postgres_feed_answers_as_the_log;
@@ -1040,6 +1041,43 @@ async fn migrate_is_idempotent(store: Store) {
 }
 
 /// A lease has one holder; a standby takes it over once the holder lets go (drop or release).
+/// A process holds one lease per projection plus the relay's: more leases than the store's
+/// pool has connections (16) are held while appends and reads still get a connection at once.
+async fn held_leases_leave_the_pool(store: Store) {
+    let mut held = Vec::new();
+    for i in 0..20 {
+        held.push(
+            store
+                .try_lease(&format!("projection:p{i}"))
+                .await
+                .unwrap()
+                .expect("free lease"),
+        );
+    }
+    let receipt = tokio::time::timeout(Duration::from_secs(5), append_n(&store, "l-1", 0, 2))
+        .await
+        .expect("an append does not wait for a pooled connection")
+        .receipt()
+        .clone();
+    assert_eq!(receipt.version, 2);
+    assert!(
+        store.try_lease("projection:p3").await.unwrap().is_none(),
+        "still held"
+    );
+    for lease in &mut held {
+        assert!(lease.is_held().await);
+    }
+    drop(held);
+    let again = tokio::time::timeout(
+        Duration::from_secs(10),
+        store.lease("projection:p3", Duration::from_millis(10)),
+    )
+    .await
+    .expect("a dropped lease is free again")
+    .unwrap();
+    assert_eq!(again.name(), "projection:p3");
+}
+
 async fn leases_are_exclusive(store: Store) {
     let first = store.try_lease("relay").await.unwrap().expect("free lease");
     assert!(
