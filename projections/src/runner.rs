@@ -16,6 +16,8 @@ use crate::{Projection, ProjectionError, ReadModels, RowKey, RowSet};
 const LEASE_RETRY: Duration = Duration::from_millis(500);
 /// How often the runner rewrites its status row and checks its lease.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How often a rebuild recounts the events left (its progress total).
+const RECOUNT: Duration = Duration::from_secs(30);
 /// How long a woken runner lets further commits arrive before it reads them: under load, one
 /// batch (one read, one read-model transaction) then carries many commands instead of one.
 const WAKE_COALESCE: Duration = Duration::from_millis(2);
@@ -76,6 +78,8 @@ struct Build {
     checkpoint: Position,
     applied: u64,
     total: u64,
+    /// When `total` was last counted.
+    counted: Instant,
 }
 
 /// Why the inner loop ended.
@@ -326,11 +330,15 @@ impl ProjectionRunner {
                 }
             };
             if heartbeat.elapsed() >= HEARTBEAT {
-                // writes keep coming during a rebuild: the total is what is built plus what is left
+                // writes keep coming during a rebuild: the total is what is built plus what is
+                // left, recounted now and then (a count of a large log is a scan: 13 runners
+                // counting every second kept PostgreSQL busy during a million-event rebuild)
                 if let Some(b) = &mut build
+                    && b.counted.elapsed() >= RECOUNT
                     && let Ok(rest) = self.models.store().count_after(b.checkpoint).await
                 {
                     b.total = b.applied + rest;
+                    b.counted = Instant::now();
                 }
                 let rate = applied_since as f64 / heartbeat.elapsed().as_secs_f64();
                 self.report(&live_model, &build, rate, None).await?;
@@ -438,6 +446,7 @@ impl ProjectionRunner {
             checkpoint: Position::START,
             applied: 0,
             total,
+            counted: Instant::now(),
         })
     }
 

@@ -113,6 +113,8 @@ impl PgStore {
             loop {
                 match listen(&pool, &wake).await {
                     Ok(()) => break,
+                    // the store was closed (shutdown): nothing to listen for any more
+                    Err(_) if pool.is_closed() => break,
                     Err(err) => {
                         tracing::warn!(error = %err, "event listener lost its connection; polling until it is back");
                         wake.sender.send_modify(|n| *n += 1);
