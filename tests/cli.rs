@@ -177,16 +177,19 @@ fn migrate_is_repeatable() {
 /// A `lifeos serve` child process, its address, and its stderr so far. Killed when dropped.
 struct Serving {
     child: Option<Child>,
+    /// The thread reading the child's stderr into `log` (ends at the pipe's end).
+    reader: Option<std::thread::JoinHandle<()>>,
     addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 /// Spawns `lifeos <args>` and forwards its stderr lines (all kept in `log`), read on a thread
-/// of their own so the child never blocks on a full pipe.
+/// of their own so the child never blocks on a full pipe; the thread ends when the pipe does.
 fn spawn_logged(
     args: &[String],
 ) -> (
     Child,
+    std::thread::JoinHandle<()>,
     mpsc::UnboundedReceiver<String>,
     Arc<Mutex<Vec<String>>>,
 ) {
@@ -201,14 +204,14 @@ fn spawn_logged(
     let (tx, rx) = mpsc::unbounded_channel();
     let log = Arc::new(Mutex::new(Vec::new()));
     let kept = log.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             kept.lock().unwrap().push(line.clone());
             let _ = tx.send(line); // keep draining even when nobody listens any more
         }
     });
-    (child, rx, log)
+    (child, reader, rx, log)
 }
 
 /// The address in a "lifeos listening on <addr>" log line.
@@ -229,9 +232,10 @@ impl Serving {
     async fn start(store_args: &[String]) -> Serving {
         let mut args = store_args.to_vec();
         args.extend(["serve".into(), "--listen".into(), "127.0.0.1:0".into()]);
-        let (child, mut lines, log) = spawn_logged(&args);
+        let (child, reader, mut lines, log) = spawn_logged(&args);
         let mut serving = Serving {
             child: Some(child),
+            reader: Some(reader),
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             log,
         };
@@ -278,7 +282,8 @@ impl Serving {
             .status()
             .expect("run kill");
         assert!(kill.success(), "kill -TERM {pid}");
-        let status = wait_exit(child, &self.log).await;
+        let reader = self.reader.take().expect("reading");
+        let status = wait_exit(child, reader, &self.log).await;
         assert!(
             self.log().iter().any(|l| l.contains("lifeos stopped")),
             "a clean shutdown is logged: {:?}",
@@ -298,11 +303,19 @@ impl Drop for Serving {
 }
 
 /// Waits (bounded by [`LIMIT`]) for `child` to exit; kills it and fails the test otherwise.
-async fn wait_exit(child: Child, log: &Mutex<Vec<String>>) -> ExitStatus {
+async fn wait_exit(
+    child: Child,
+    reader: std::thread::JoinHandle<()>,
+    log: &Mutex<Vec<String>>,
+) -> ExitStatus {
     let pid = child.id();
+    // the exit status, once every line the child wrote is in `log` (the reader may still be
+    // behind when the process is gone)
     let waiting = tokio::task::spawn_blocking(move || {
         let mut child = child;
-        child.wait()
+        let status = child.wait();
+        let _ = reader.join();
+        status
     });
     match tokio::time::timeout(LIMIT, waiting).await {
         Ok(status) => status.expect("waiter").expect("wait for lifeos"),
@@ -417,8 +430,8 @@ async fn serve_on_postgres_needs_a_shared_secret() {
     // without a secret: refused at once, saying which setting is missing
     let mut args = without_secret.clone();
     args.extend(["serve".into(), "--listen".into(), "127.0.0.1:0".into()]);
-    let (child, _lines, log) = spawn_logged(&args);
-    let status = wait_exit(child, &log).await;
+    let (child, reader, _lines, log) = spawn_logged(&args);
+    let status = wait_exit(child, reader, &log).await;
     assert!(!status.success(), "serve without a secret must fail");
     let stderr = log.lock().unwrap().join("\n");
     assert!(stderr.contains("LIFEOS_JWT_SECRET"), "{stderr}");
