@@ -183,16 +183,18 @@ struct Serving {
     log: Arc<Mutex<Vec<String>>>,
 }
 
-/// Spawns `lifeos <args>` and forwards its stderr lines (all kept in `log`), read on a thread
-/// of their own so the child never blocks on a full pipe; the thread ends when the pipe does.
-fn spawn_logged(
-    args: &[String],
-) -> (
-    Child,
-    std::thread::JoinHandle<()>,
-    mpsc::UnboundedReceiver<String>,
-    Arc<Mutex<Vec<String>>>,
-) {
+/// A spawned `lifeos` with its stderr: every line kept in `log` and sent on `lines`, copied by
+/// the `reader` thread (which ends when the pipe does).
+struct Spawned {
+    child: Child,
+    reader: std::thread::JoinHandle<()>,
+    lines: mpsc::UnboundedReceiver<String>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// Spawns `lifeos <args>` and forwards its stderr lines, read on a thread of their own so the
+/// child never blocks on a full pipe.
+fn spawn_logged(args: &[String]) -> Spawned {
     let mut child = lifeos()
         .args(args)
         .stdin(Stdio::null())
@@ -211,7 +213,12 @@ fn spawn_logged(
             let _ = tx.send(line); // keep draining even when nobody listens any more
         }
     });
-    (child, reader, rx, log)
+    Spawned {
+        child,
+        reader,
+        lines: rx,
+        log,
+    }
 }
 
 /// The address in a "lifeos listening on <addr>" log line.
@@ -232,7 +239,12 @@ impl Serving {
     async fn start(store_args: &[String]) -> Serving {
         let mut args = store_args.to_vec();
         args.extend(["serve".into(), "--listen".into(), "127.0.0.1:0".into()]);
-        let (child, reader, mut lines, log) = spawn_logged(&args);
+        let Spawned {
+            child,
+            reader,
+            mut lines,
+            log,
+        } = spawn_logged(&args);
         let mut serving = Serving {
             child: Some(child),
             reader: Some(reader),
@@ -430,7 +442,9 @@ async fn serve_on_postgres_needs_a_shared_secret() {
     // without a secret: refused at once, saying which setting is missing
     let mut args = without_secret.clone();
     args.extend(["serve".into(), "--listen".into(), "127.0.0.1:0".into()]);
-    let (child, reader, _lines, log) = spawn_logged(&args);
+    let Spawned {
+        child, reader, log, ..
+    } = spawn_logged(&args);
     let status = wait_exit(child, reader, &log).await;
     assert!(!status.success(), "serve without a secret must fail");
     let stderr = log.lock().unwrap().join("\n");
