@@ -15,8 +15,8 @@
 //! transaction becomes readable without a signal when that transaction ends).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, watch};
@@ -35,7 +35,9 @@ const MAX_SEGMENTS: usize = 4;
 pub struct LogFeed {
     store: Store,
     inner: Arc<Mutex<Segments>>,
-    wake: watch::Receiver<u64>,
+    /// The store's append signal, subscribed at the first read (on PostgreSQL subscribing
+    /// starts the LISTEN task: a store that is only queried never needs it).
+    wake: Arc<OnceLock<watch::Receiver<u64>>>,
     capacity: usize,
     tail_fresh: Duration,
     store_reads: Arc<AtomicU64>,
@@ -86,14 +88,13 @@ impl LogFeed {
     /// A feed over `store` keeping at most `capacity` events per segment (older ones are read
     /// from the store again when asked for).
     pub fn new(store: Store, capacity: usize) -> Self {
-        let wake = store.wakeups();
         Self {
             store,
             inner: Arc::new(Mutex::new(Segments {
                 list: Vec::new(),
                 clock: 0,
             })),
-            wake,
+            wake: Arc::new(OnceLock::new()),
             capacity: capacity.max(1),
             tail_fresh: TAIL_FRESH,
             store_reads: Arc::new(AtomicU64::new(0)),
@@ -110,11 +111,6 @@ impl LogFeed {
     /// How many reads went to the store (the rest were served from memory).
     pub fn store_reads(&self) -> u64 {
         self.store_reads.load(Ordering::Relaxed)
-    }
-
-    /// The store underneath.
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// Like [`Journal::read_after`]: up to `limit` committed events after `after`, in global
@@ -137,7 +133,7 @@ impl LogFeed {
             }
         };
         let mut out = segments.list[index].after(after, limit);
-        let wake = *self.wake.borrow();
+        let wake = *self.wake.get_or_init(|| self.store.wakeups()).borrow();
         if out.len() < limit && !segments.list[index].end_is_fresh(wake, self.tail_fresh) {
             let to = segments.list[index].to();
             let wanted = limit - out.len();
