@@ -1,5 +1,7 @@
 //! The `api` role: every gRPC service of the engine, built once, added to the server.
 
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
 use std::time::Duration;
 
 use api_common::Auth;
@@ -82,11 +84,17 @@ impl ApiServices {
     pub fn new(
         store: &Store,
         snapshots: &HashMap<String, u64>,
+        aggregate_cache: usize,
         consistency_wait: Duration,
         freshness_of: impl Fn(&str) -> Freshness,
     ) -> Self {
         let models = ReadModels::new(store.clone());
-        let aggregates = Aggregates { store, snapshots };
+        let aggregates = Aggregates {
+            store,
+            snapshots,
+            cache: aggregate_cache,
+            made: RefCell::default(),
+        };
         let ryw =
             |projection: &str| ReadYourWrites::new(freshness_of(projection), consistency_wait);
         Self {
@@ -179,13 +187,27 @@ impl ApiServices {
 struct Aggregates<'a> {
     store: &'a Store,
     snapshots: &'a HashMap<String, u64>,
+    cache: usize,
+    /// One store per aggregate type, so every service commanding a type shares its cache.
+    made: RefCell<HashMap<TypeId, Box<dyn Any>>>,
 }
 
 impl Aggregates<'_> {
-    /// The store of aggregate `A`.
-    fn of<A: Aggregate>(&self) -> AggregateStore<A, Store> {
-        let every = self.snapshots.get(A::TYPE).copied().unwrap_or(0);
-        AggregateStore::new(self.store.clone()).with_snapshots(SnapshotPolicy::every(every))
+    /// The store of aggregate `A` (the same one, with the same cache, on every call).
+    fn of<A: Aggregate + 'static>(&self) -> AggregateStore<A, Store> {
+        let mut made = self.made.borrow_mut();
+        let store = made.entry(TypeId::of::<A>()).or_insert_with(|| {
+            let every = self.snapshots.get(A::TYPE).copied().unwrap_or(0);
+            Box::new(
+                AggregateStore::<A, Store>::new(self.store.clone())
+                    .with_snapshots(SnapshotPolicy::every(every))
+                    .with_cache(self.cache),
+            )
+        });
+        store
+            .downcast_ref::<AggregateStore<A, Store>>()
+            .expect("stores are keyed by their aggregate type")
+            .clone()
     }
 }
 

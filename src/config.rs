@@ -88,6 +88,9 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
+/// Aggregates of each type the command path keeps in memory by default.
+pub const DEFAULT_AGGREGATE_CACHE: usize = 1024;
+
 /// Everything `lifeos serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -99,6 +102,9 @@ pub struct ServerConfig {
     pub jwt_secret: Option<String>,
     /// Snapshot frequency per aggregate type (`task` → every N events; absent: never).
     pub snapshots: HashMap<String, u64>,
+    /// How many recently commanded aggregates of each type the command path keeps in memory
+    /// (`0`: load every aggregate from the store; see `store::AggregateCache`).
+    pub aggregate_cache: usize,
     /// How long a query waits for its consistency token.
     pub consistency_wait: Duration,
     /// What this process does.
@@ -114,14 +120,15 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Defaults for `store`: 127.0.0.1:50051, every role, no NATS, no snapshots, 5 s
-    /// consistency wait.
+    /// Defaults for `store`: 127.0.0.1:50051, every role, no NATS, no snapshots, a cache of
+    /// [`DEFAULT_AGGREGATE_CACHE`] aggregates per type, 5 s consistency wait.
     pub fn new(store: StoreConfig) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             store,
             jwt_secret: None,
             snapshots: HashMap::new(),
+            aggregate_cache: DEFAULT_AGGREGATE_CACHE,
             consistency_wait: Duration::from_secs(5),
             roles: Roles::all(),
             nats_url: None,

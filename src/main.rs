@@ -72,6 +72,11 @@ enum Command {
             value_parser = parse_snapshots
         )]
         snapshots: std::collections::HashMap<String, u64>,
+        /// How many recently commanded aggregates of each type stay in memory, so the next
+        /// command on one needs no load (validated by version at the append: safe with several
+        /// processes); 0 loads every aggregate from the store.
+        #[arg(long, env = "LIFEOS_AGGREGATE_CACHE", default_value_t = lifeos::config::DEFAULT_AGGREGATE_CACHE)]
+        aggregate_cache: usize,
         /// What this process does (any of api, projector, relay). Processes sharing one
         /// PostgreSQL split them; one projector and one relay are active at a time, others wait.
         #[arg(long, env = "LIFEOS_ROLES", default_value = "api,projector,relay")]
@@ -169,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve {
             listen,
             snapshots,
+            aggregate_cache,
             roles,
             nats_url,
             events_max_age,
@@ -179,6 +185,7 @@ async fn main() -> anyhow::Result<()> {
                 listen,
                 jwt_secret: cli.store.jwt_secret,
                 snapshots,
+                aggregate_cache,
                 roles,
                 nats_url,
                 events_max_age,

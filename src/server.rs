@@ -158,6 +158,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         let api = ApiServices::new(
             &store,
             &config.snapshots,
+            config.aggregate_cache,
             config.consistency_wait,
             freshness_of,
         );

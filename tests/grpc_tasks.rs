@@ -712,10 +712,10 @@ async fn unreachable_consistency_token_is_unavailable(backend: Backend) {
     };
     let user = Uuid::now_v7();
     let mut queries = server.queries(user);
+    // (real tokens are reached: the read-your-writes cases, with the default wait; 300 ms is
+    // too short a bound for that on a PostgreSQL cluster whose other databases are busy, since
+    // the log reader waits for every older transaction of the cluster)
     let ack = create(&mut server.commands(user), new_task("here")).await;
-    // a real token is reached well within the wait
-    let page = list(&mut queries, &ack.consistency_token, false).await;
-    assert_eq!(ids(&page), [ack.aggregate_id.as_str()]);
 
     // a position beyond anything written: SQLite positions have tx 0, PostgreSQL ones an xid8
     let beyond = match backend {

@@ -22,6 +22,8 @@ pub struct ChildOptions {
     pub nats: Option<(String, String)>,
     /// `--roles` of the server (all when `None`).
     pub roles: Option<String>,
+    /// Aggregates per type the server keeps in memory (its default when `None`).
+    pub aggregate_cache: Option<usize>,
 }
 
 /// A running server child.
@@ -51,6 +53,9 @@ impl ServerChild {
         }
         if let Some(roles) = &options.roles {
             command.args(["--roles", roles]);
+        }
+        if let Some(n) = options.aggregate_cache {
+            command.arg("--aggregate-cache").arg(n.to_string());
         }
         let mut child = command
             .stdin(Stdio::piped())
@@ -145,6 +150,9 @@ pub async fn serve(args: ChildArgs) -> anyhow::Result<()> {
     }
     if let Some(roles) = &args.roles {
         config.roles = roles.parse().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(n) = args.aggregate_cache {
+        config.aggregate_cache = n;
     }
     config.events_max_age = Duration::from_secs(3600);
     let server = lifeos::start(config).await?;

@@ -56,6 +56,10 @@ pub struct Opts {
     /// projection runners and the relay cost the append path.
     #[arg(long, global = true)]
     pub server_roles: Option<String>,
+    /// Aggregates per type the server child keeps in memory (append; default: the server's
+    /// default; 0 turns the cache off to see what loading each aggregate costs).
+    #[arg(long, global = true)]
+    pub aggregate_cache: Option<usize>,
     /// Seed of the generated data.
     #[arg(long, default_value_t = 7, global = true)]
     pub seed: u64,
@@ -107,6 +111,9 @@ pub struct ChildArgs {
     /// Roles of the server (default: all).
     #[arg(long)]
     pub roles: Option<String>,
+    /// Aggregates per type kept in memory (default: the server's).
+    #[arg(long)]
+    pub aggregate_cache: Option<usize>,
 }
 
 /// `--store`.
@@ -150,6 +157,8 @@ pub struct Sizes {
     pub replays: usize,
     /// Append: the server child's roles (all when `None`).
     pub server_roles: Option<String>,
+    /// Append: the server child's aggregate cache (the server's default when `None`).
+    pub aggregate_cache: Option<usize>,
     /// Data seed.
     pub seed: u64,
 }
@@ -180,6 +189,7 @@ impl Sizes {
             history: opts.history.unwrap_or(pick(smoke, 10_000, 300)),
             replays: opts.replays.unwrap_or(pick(smoke, 20, 2)),
             server_roles: opts.server_roles.clone(),
+            aggregate_cache: opts.aggregate_cache,
             seed: opts.seed,
         }
     }

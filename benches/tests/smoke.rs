@@ -112,8 +112,12 @@ fn every_workload_runs_on_both_stores_with_sane_numbers() {
         }
 
         let hot = rows_of(&rows, "hot", store);
-        assert_eq!(hot.len(), 6, "2 variants × 3 lengths on {store}");
-        for variant in ["no snapshots, stream 100", "snapshot every 100, stream 100"] {
+        assert_eq!(hot.len(), 9, "3 variants × 3 lengths on {store}");
+        for variant in [
+            "no snapshots, stream 100",
+            "snapshot every 100, stream 100",
+            "snapshot every 100 + aggregate cache, stream 100",
+        ] {
             let row = find(&hot, variant);
             server_measured(row);
             has_ratio(row, "p50 vs stream 10");

@@ -1,5 +1,5 @@
-//! The cqrs-es `EventStore` the command path uses: load (snapshot + newer events), commit one
-//! command atomically, answer with a [`Receipt`].
+//! The cqrs-es `EventStore` the command path uses: load (snapshot + newer events, or the
+//! cached state), commit one command atomically, answer with a [`Receipt`].
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -12,7 +12,8 @@ use cqrs_es::persist::{EventStoreAggregateContext, EventUpcaster, SerializedEven
 use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventEnvelope, EventStore};
 use uuid::Uuid;
 
-use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
+use crate::aggregate_cache::{AggregateCache, Cached};
+use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt, StreamLoad};
 use crate::logged::meta;
 
 /// How many times a command is tried before the caller sees a conflict.
@@ -73,6 +74,7 @@ pub struct AggregateStore<A, J> {
     journal: J,
     snapshots: SnapshotPolicy,
     upcasters: Arc<Vec<Box<dyn EventUpcaster>>>,
+    cache: AggregateCache<A>,
     _aggregate: PhantomData<fn() -> A>,
 }
 
@@ -82,6 +84,7 @@ impl<A, J: Clone> Clone for AggregateStore<A, J> {
             journal: self.journal.clone(),
             snapshots: self.snapshots,
             upcasters: self.upcasters.clone(),
+            cache: self.cache.clone(),
             _aggregate: PhantomData,
         }
     }
@@ -94,6 +97,7 @@ impl<A: Aggregate, J: Journal> AggregateStore<A, J> {
             journal,
             snapshots: SnapshotPolicy::Never,
             upcasters: Arc::new(Vec::new()),
+            cache: AggregateCache::default(),
             _aggregate: PhantomData,
         }
     }
@@ -102,6 +106,19 @@ impl<A: Aggregate, J: Journal> AggregateStore<A, J> {
     pub fn with_snapshots(mut self, policy: SnapshotPolicy) -> Self {
         self.snapshots = policy;
         self
+    }
+
+    /// Keeps the state of up to `capacity` recently commanded aggregates in memory (shared by
+    /// this store's clones), so a command on one of them needs no load; `0` turns it off.
+    /// See [`AggregateCache`] for why a cached state is never trusted blindly.
+    pub fn with_cache(mut self, capacity: usize) -> Self {
+        self.cache = AggregateCache::new(capacity);
+        self
+    }
+
+    /// The aggregate cache (empty unless [`with_cache`](Self::with_cache) was called).
+    pub fn cache(&self) -> &AggregateCache<A> {
+        &self.cache
     }
 
     /// Sets the upcasters applied to stored events before they are deserialized.
@@ -115,10 +132,13 @@ impl<A: Aggregate, J: Journal> AggregateStore<A, J> {
         &self.journal
     }
 
-    /// Executes `command` on aggregate `aggregate_id`: checks the command id, loads, handles,
-    /// commits, and retries from a fresh load when another writer got there first.
+    /// Executes `command` on aggregate `aggregate_id`: decides on the cached or loaded state,
+    /// commits, and decides again on a fresh load when another writer got there first.
     ///
-    /// `metadata` (user, command, correlation ids…) is stored with every event.
+    /// `metadata` (user, command, correlation ids…) is stored with every event. A command id
+    /// executed before is answered with its first receipt and writes nothing: the append
+    /// refuses a second receipt for it in the same transaction, and a refusal is answered with
+    /// the receipt when one exists (the state the repeat saw already includes the command).
     pub async fn execute(
         &self,
         aggregate_id: &str,
@@ -130,28 +150,42 @@ impl<A: Aggregate, J: Journal> AggregateStore<A, J> {
     where
         A::Command: Clone,
     {
-        if let Some(key) = &key
-            && let Some(receipt) = self.journal.receipt(key).await.map_err(into_agg)?
-        {
-            return Ok(CommandOutcome {
-                receipt,
-                duplicate: true,
-                envelopes: Vec::new(),
-            });
-        }
         let mut attempt = 0;
+        let mut trust_cache = true;
         loop {
             attempt += 1;
-            let mut context = self.load_aggregate(aggregate_id).await?;
+            let entry = if trust_cache {
+                self.cache.take(aggregate_id)
+            } else {
+                None
+            };
+            let (mut context, cached) = match entry {
+                Some(entry) => (
+                    EventStoreAggregateContext {
+                        aggregate_id: aggregate_id.to_string(),
+                        aggregate: entry.aggregate,
+                        current_sequence: entry.version as usize,
+                        current_snapshot: None,
+                    },
+                    true,
+                ),
+                None => (self.load_aggregate(aggregate_id).await?, false),
+            };
             let sink = EventSink::default();
             if let Err(refused) = context
                 .aggregate
                 .handle(command.clone(), services, &sink)
                 .await
             {
-                // A concurrent attempt of this very command may have committed since the check
-                // above (the state we loaded, or reloaded after a conflict, already includes
-                // it): then the answer is its receipt, not the refusal its effect causes.
+                // A cached state may be behind the log (another process wrote since): a
+                // refusal stands only when the stored state refuses too.
+                if cached {
+                    trust_cache = false;
+                    continue;
+                }
+                // A previous attempt of this very command may have committed (the state we
+                // loaded already includes it): then the answer is its receipt, not the refusal
+                // its effect causes.
                 if let Some(key) = &key
                     && let Some(receipt) = self.journal.receipt(key).await.map_err(into_agg)?
                 {
@@ -165,11 +199,26 @@ impl<A: Aggregate, J: Journal> AggregateStore<A, J> {
             }
             let events = sink.collect().await;
             match self
-                .commit_command(events, context, metadata.clone(), key.clone())
+                .commit_events(events, &context, metadata.clone(), key.clone())
                 .await
             {
-                Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => continue,
-                other => return other,
+                Ok(outcome) => {
+                    if !outcome.duplicate {
+                        self.cache.put(
+                            aggregate_id,
+                            Cached {
+                                aggregate: context.aggregate,
+                                version: outcome.receipt.version,
+                            },
+                        );
+                    }
+                    return Ok(outcome);
+                }
+                Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
+                    self.cache.forget(aggregate_id);
+                    continue;
+                }
+                Err(err) => return Err(err),
             }
         }
     }
@@ -182,6 +231,17 @@ impl<A: Aggregate, J: Journal> AggregateStore<A, J> {
         &self,
         events: Vec<A::Event>,
         context: EventStoreAggregateContext<A>,
+        metadata: HashMap<String, String>,
+        key: Option<CommandKey>,
+    ) -> Result<CommandOutcome<A>, AggregateError<A::Error>> {
+        self.commit_events(events, &context, metadata, key).await
+    }
+
+    /// [`commit_command`](Self::commit_command) without consuming the context.
+    async fn commit_events(
+        &self,
+        events: Vec<A::Event>,
+        context: &EventStoreAggregateContext<A>,
         metadata: HashMap<String, String>,
         key: Option<CommandKey>,
     ) -> Result<CommandOutcome<A>, AggregateError<A::Error>> {
@@ -285,36 +345,26 @@ impl<A: Aggregate, J: Journal> EventStore<A> for AggregateStore<A, J> {
         &self,
         aggregate_id: &str,
     ) -> Result<Self::AC, AggregateError<A::Error>> {
-        let snapshot = match self.snapshots {
-            SnapshotPolicy::Never => None,
-            SnapshotPolicy::Every(_) => self.journal.get_snapshot::<A>(aggregate_id).await?,
+        let with_snapshot = self.snapshots != SnapshotPolicy::Never;
+        let StreamLoad { snapshot, events } = self
+            .journal
+            .load_stream::<A>(aggregate_id, with_snapshot)
+            .await?;
+        let mut context = match snapshot {
+            Some(s) => EventStoreAggregateContext {
+                aggregate_id: aggregate_id.to_string(),
+                aggregate: serde_json::from_value(s.aggregate)?,
+                current_sequence: s.current_sequence,
+                current_snapshot: Some(s.current_snapshot),
+            },
+            None => EventStoreAggregateContext {
+                aggregate_id: aggregate_id.to_string(),
+                aggregate: A::default(),
+                current_sequence: 0,
+                current_snapshot: None,
+            },
         };
-        let (mut context, newer) = match snapshot {
-            Some(s) => {
-                let newer = self
-                    .journal
-                    .get_last_events::<A>(aggregate_id, s.current_sequence)
-                    .await?;
-                let context = EventStoreAggregateContext {
-                    aggregate_id: aggregate_id.to_string(),
-                    aggregate: serde_json::from_value(s.aggregate)?,
-                    current_sequence: s.current_sequence,
-                    current_snapshot: Some(s.current_snapshot),
-                };
-                (context, newer)
-            }
-            None => {
-                let all = self.journal.get_events::<A>(aggregate_id).await?;
-                let context = EventStoreAggregateContext {
-                    aggregate_id: aggregate_id.to_string(),
-                    aggregate: A::default(),
-                    current_sequence: 0,
-                    current_snapshot: None,
-                };
-                (context, all)
-            }
-        };
-        for event in newer {
+        for event in events {
             let envelope = self.deserialize(event)?;
             context.current_sequence = envelope.sequence;
             context.aggregate.apply(envelope.payload);

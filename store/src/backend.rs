@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
+use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt, StreamLoad};
 use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::{LoggedEvent, Position, StoreError};
@@ -99,6 +99,13 @@ impl Store {
 impl Journal for Store {
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
         dispatch!(self, s => s.append(batch).await)
+    }
+    async fn load_stream<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        with_snapshot: bool,
+    ) -> Result<StreamLoad, PersistenceError> {
+        dispatch!(self, s => s.load_stream::<A>(aggregate_id, with_snapshot).await)
     }
     async fn receipt(&self, key: &CommandKey) -> Result<Option<Receipt>, StoreError> {
         dispatch!(self, s => s.receipt(key).await)

@@ -4,7 +4,10 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
+use cqrs_es::Aggregate;
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, SerializedEvent, SerializedSnapshot,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -71,6 +74,15 @@ impl AppendOutcome {
     }
 }
 
+/// An aggregate's stream as loading it needs it: the latest snapshot and the events after it.
+#[derive(Debug, Default)]
+pub struct StreamLoad {
+    /// The latest snapshot, if one was asked for and exists.
+    pub snapshot: Option<SerializedSnapshot>,
+    /// The events after the snapshot (all of them without one), in sequence order.
+    pub events: Vec<SerializedEvent>,
+}
+
 /// The store operations LifeOS needs beyond cqrs-es's repository.
 pub trait Journal: PersistedEventRepository + Clone + Send + Sync + 'static {
     /// Appends one command's events (and snapshot and receipt) atomically.
@@ -79,6 +91,31 @@ pub trait Journal: PersistedEventRepository + Clone + Send + Sync + 'static {
         &self,
         batch: AppendBatch,
     ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
+
+    /// What loading aggregate `aggregate_id` of type `A` needs: its snapshot (only looked for
+    /// when `with_snapshot`) and the events after it (all of them without one), in sequence
+    /// order. One read where the backend can (PostgreSQL); two by default.
+    fn load_stream<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        with_snapshot: bool,
+    ) -> impl Future<Output = Result<StreamLoad, PersistenceError>> + Send {
+        async move {
+            let snapshot = if with_snapshot {
+                self.get_snapshot::<A>(aggregate_id).await?
+            } else {
+                None
+            };
+            let events = match &snapshot {
+                Some(s) => {
+                    self.get_last_events::<A>(aggregate_id, s.current_sequence)
+                        .await?
+                }
+                None => self.get_events::<A>(aggregate_id).await?,
+            };
+            Ok(StreamLoad { snapshot, events })
+        }
+    }
 
     /// The receipt stored for a command id, if that command was executed.
     fn receipt(

@@ -9,6 +9,7 @@
 //!
 //! [`PersistedEventRepository`]: cqrs_es::persist::PersistedEventRepository
 
+mod aggregate_cache;
 mod aggregate_store;
 mod backend;
 mod checkpoint;
@@ -24,12 +25,13 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use aggregate_cache::{AggregateCache, Cached};
 pub use aggregate_store::{AggregateStore, CommandOutcome, SnapshotPolicy};
 pub use backend::Store;
 pub use checkpoint::upsert_checkpoint_sql;
 pub use error::StoreError;
 pub use feed::{LogBatch, LogFeed, TAIL_FRESH};
-pub use journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
+pub use journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt, StreamLoad};
 pub use lease::Lease;
 pub use logged::{LoggedEvent, meta};
 pub use migrations::migrate;

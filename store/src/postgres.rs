@@ -16,7 +16,7 @@ use sqlx::{Row, query};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
+use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt, StreamLoad};
 use crate::logged::stamp;
 use crate::{LoggedEvent, Position, StoreError};
 
@@ -168,6 +168,20 @@ impl PgStore {
     }
 }
 
+/// An aggregate's snapshot (when `$3`) and the events after it, in one statement.
+const LOAD_STREAM: &str = "\
+    WITH s AS (SELECT last_sequence, payload FROM snapshots \
+               WHERE $3 AND aggregate_type = $1 AND aggregate_id = $2) \
+    SELECT 0 AS kind, $1 AS aggregate_type, $2 AS aggregate_id, last_sequence AS sequence, \
+           ''::text AS event_type, ''::text AS event_version, payload, 'null'::jsonb AS metadata \
+      FROM s \
+    UNION ALL \
+    SELECT 1, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
+      FROM events \
+     WHERE aggregate_type = $1 AND aggregate_id = $2 \
+       AND sequence > COALESCE((SELECT last_sequence FROM s), 0) \
+    ORDER BY kind, sequence";
+
 /// Listens until every wake-up receiver is gone (Ok) or the connection fails (Err).
 async fn listen(pool: &PgPool, wake: &Wake) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
@@ -297,6 +311,37 @@ impl Journal for PgStore {
         }
         self.wake.sender.send_modify(|n| *n += 1);
         Ok(AppendOutcome::Committed(receipt))
+    }
+
+    async fn load_stream<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        with_snapshot: bool,
+    ) -> Result<StreamLoad, PersistenceError> {
+        // One round trip: the snapshot row (kind 0, no event type) first, then the events after
+        // it (kind 1), in sequence order.
+        let rows = query(LOAD_STREAM)
+            .bind(A::TYPE)
+            .bind(aggregate_id)
+            .bind(with_snapshot)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        let mut load = StreamLoad::default();
+        for row in &rows {
+            if row.try_get::<i32, _>("kind").map_err(StoreError::from)? == 0 {
+                let sequence: i64 = row.try_get("sequence").map_err(StoreError::from)?;
+                load.snapshot = Some(SerializedSnapshot {
+                    aggregate_id: aggregate_id.to_string(),
+                    aggregate: row.try_get("payload").map_err(StoreError::from)?,
+                    current_sequence: sequence as usize,
+                    current_snapshot: sequence as usize,
+                });
+            } else {
+                load.events.push(decode_serialized(row)?);
+            }
+        }
+        Ok(load)
     }
 
     async fn receipt(&self, key: &CommandKey) -> Result<Option<Receipt>, StoreError> {

@@ -40,6 +40,8 @@ store::on_both_stores! {
     receipt_guards_the_append => sqlite_receipt_guards_the_append, postgres_receipt_guards_the_append;
     feed_answers_as_the_log => sqlite_feed_answers_as_the_log, postgres_feed_answers_as_the_log;
     feed_reads_once_for_many => sqlite_feed_reads_once_for_many, postgres_feed_reads_once_for_many;
+    cached_aggregates_stay_true =>
+        sqlite_cached_aggregates_stay_true, postgres_cached_aggregates_stay_true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -689,6 +691,109 @@ async fn idempotent_commands(store: Store) {
     assert!(!bob.duplicate);
     assert_ne!(bob.receipt, first.receipt);
     assert_eq!(event_count(&store).await, 2);
+}
+
+/// The aggregate cache never decides on a state behind the log: two stores with caches of their
+/// own (two processes) command one task in turn; a stale cached state is caught at the append
+/// (conflict, reload) or, when it refuses, decided again on the stored state; a repeated command
+/// id decided on a cached state still writes nothing.
+async fn cached_aggregates_stay_true(store: Store) {
+    let one = AggregateStore::<Task, Store>::new(store.clone()).with_cache(8);
+    let two = AggregateStore::<Task, Store>::new(store.clone()).with_cache(8);
+    let id = Uuid::now_v7();
+    let aid = id.to_string();
+    let run = |tasks: &AggregateStore<Task, Store>,
+               seconds: i64,
+               command: TaskCommand,
+               key: Option<CommandKey>| {
+        let tasks = tasks.clone();
+        let aid = aid.clone();
+        async move {
+            tasks
+                .execute(
+                    &aid,
+                    issue(ALICE, seconds, command),
+                    &(),
+                    user_meta(ALICE),
+                    key,
+                )
+                .await
+        }
+    };
+    let title = |tasks: AggregateStore<Task, Store>, aid: String| async move {
+        let context = tasks.load_aggregate(&aid).await.expect("load");
+        context.aggregate.state().expect("created").title.clone()
+    };
+
+    run(&one, 1, create(id, "first"), None)
+        .await
+        .expect("create");
+    let hit = run(&one, 2, retitle("second"), None)
+        .await
+        .expect("retitle");
+    assert_eq!((hit.receipt.version, one.cache().len()), (2, 1));
+
+    // the other process moves the stream on: one's cached version 2 is now stale
+    assert_eq!(
+        run(&two, 3, retitle("third"), None)
+            .await
+            .expect("two")
+            .receipt
+            .version,
+        3
+    );
+    let after_conflict = run(&one, 4, retitle("fourth"), None)
+        .await
+        .expect("stale cache");
+    assert_eq!(
+        after_conflict.receipt.version, 4,
+        "decided again on the stored state"
+    );
+    assert_eq!(title(one.clone(), aid.clone()).await, "fourth");
+
+    // one caches the task completed; two reopens it; one's cached state would refuse Complete
+    run(&one, 5, TaskCommand::Complete, None)
+        .await
+        .expect("complete");
+    assert_eq!(two.cache().len(), 1, "two still holds version 3");
+    let reopened = run(&two, 6, TaskCommand::Reopen, None)
+        .await
+        .expect("reopen on a stale cache");
+    assert_eq!(reopened.receipt.version, 6);
+    let completed = run(&one, 7, TaskCommand::Complete, None)
+        .await
+        .expect("a refusal of the cached state is decided again on the stored one");
+    assert_eq!(completed.receipt.version, 7);
+
+    // a repeated command id whose new decision would write something: the first receipt, nothing written
+    let k = key(ALICE, "cached-repeat");
+    let first = run(&one, 8, TaskCommand::Reopen, Some(k.clone()))
+        .await
+        .expect("reopen");
+    let before = event_count(&store).await;
+    let repeat = run(&one, 9, retitle("never"), Some(k.clone()))
+        .await
+        .expect("repeat");
+    assert!(repeat.duplicate && repeat.envelopes.is_empty());
+    assert_eq!(repeat.receipt, first.receipt);
+    assert_eq!(event_count(&store).await, before);
+    assert_eq!(title(one.clone(), aid.clone()).await, "fourth");
+
+    // the stream stays dense: 1..=8 in order, nothing lost or doubled
+    let sequences: Vec<usize> = store
+        .get_events::<Task>(&aid)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.sequence)
+        .collect();
+    assert_eq!(sequences, (1..=8).collect::<Vec<_>>());
+    // and the cache can be turned off
+    assert!(
+        !AggregateStore::<Task, Store>::new(store.clone())
+            .cache()
+            .enabled()
+    );
 }
 
 /// Many writers on one aggregate: all succeed (conflicts are retried) and sequences stay dense.

@@ -22,6 +22,7 @@ use crate::table::Row;
 pub async fn run(mut env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
     let options = ChildOptions {
         roles: sizes.server_roles.clone(),
+        aggregate_cache: sizes.aggregate_cache,
         ..ChildOptions::default()
     };
     let server = ServerChild::start(&env, &options).await?;

@@ -1,6 +1,7 @@
 //! Workload 2, hot aggregate: a task repeating every day (a habit checked daily for years),
-//! completed again and again through gRPC; time per command at stream lengths 1 … 10 000, with
-//! and without snapshots.
+//! completed again and again through gRPC; time per command at stream lengths 1 … 10 000,
+//! without snapshots, with snapshots, and with snapshots and the server's aggregate cache (the
+//! first two with the cache off, so every command loads its aggregate from the store).
 //!
 //! Each length gets a fresh task, whose stream is first grown to that length through the engine
 //! itself (`AggregateStore::commit_command` of the events the real aggregate decides, in chunks:
@@ -35,11 +36,16 @@ const SNAPSHOT_EVERY: u64 = 100;
 /// Runs both variants at every `sizes.stream_sizes`.
 pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
-    for snapshots in [None, Some(SNAPSHOT_EVERY)] {
+    for (snapshots, cache) in [
+        (None, false),
+        (Some(SNAPSHOT_EVERY), false),
+        (Some(SNAPSHOT_EVERY), true),
+    ] {
         let server = ServerChild::start(
             &env,
             &ChildOptions {
                 task_snapshots: snapshots,
+                aggregate_cache: (!cache).then_some(0),
                 ..ChildOptions::default()
             },
         )
@@ -47,9 +53,10 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
         let store = env.open().await?;
         let engine = AggregateStore::<Task, Store>::new(store.clone())
             .with_snapshots(SnapshotPolicy::every(snapshots.unwrap_or(0)));
-        let variant = match snapshots {
-            None => "no snapshots".to_string(),
-            Some(n) => format!("snapshot every {n}"),
+        let variant = match (snapshots, cache) {
+            (None, _) => "no snapshots".to_string(),
+            (Some(n), false) => format!("snapshot every {n}"),
+            (Some(n), true) => format!("snapshot every {n} + aggregate cache"),
         };
         let mut client = UserClient::connect(server.addr()).await?;
         let mut variant_rows: Vec<Row> = Vec::new();
