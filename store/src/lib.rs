@@ -13,6 +13,7 @@ mod aggregate_cache;
 mod aggregate_store;
 mod backend;
 mod checkpoint;
+mod commit_queue;
 mod error;
 mod feed;
 mod journal;

@@ -1,7 +1,7 @@
 //! The PostgreSQL backend: postgres-es's events table extended with a global, gap-free read order.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +16,7 @@ use sqlx::{Row, query};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::commit_queue::{Answer, CommitQueue};
 use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt, StreamLoad};
 use crate::logged::stamp;
 use crate::{LoggedEvent, Position, StoreError};
@@ -59,12 +60,16 @@ const SELECT_LOGGED: &str = "SELECT global_position, transaction_id::text AS tx,
      recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
      FROM events";
 
+mod group;
+
 /// The event store on PostgreSQL. Cheap to clone (a pool handle).
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
     loader: Arc<PostgresEventRepository>,
     wake: Arc<Wake>,
+    /// The group-commit queue of this store's appends, started at the first append.
+    appends: Arc<OnceLock<CommitQueue>>,
 }
 
 struct Wake {
@@ -93,7 +98,56 @@ impl PgStore {
                 sender: watch::channel(0).0,
                 listening: AtomicBool::new(false),
             }),
+            appends: Arc::default(),
         }
+    }
+
+    /// This store without its queue: what the group-commit task appends through (holding
+    /// the queue itself would keep the task alive for ever).
+    fn direct(&self) -> PgStore {
+        PgStore {
+            appends: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// Commits a group of appends in one statement. When that fails (a conflict, a repeated
+    /// command id, a bad row: it wrote nothing), each half is tried again the same way, down to
+    /// single appends, so each command gets its own answer and one bad append costs its group
+    /// about 2·log₂(n) statements, not n.
+    async fn commit_group(&self, mut group: Vec<AppendBatch>) -> Vec<Answer> {
+        let mut answers: Vec<Option<Answer>> = group.iter().map(|_| None).collect();
+        let mut parts = vec![(0, group.len())];
+        while let Some((start, end)) = parts.pop() {
+            if end - start == 1 {
+                answers[start] = Some(self.append_one(group[start].clone()).await);
+                continue;
+            }
+            match group::append_group(&self.pool, &mut group[start..end]).await {
+                Ok(receipts) => {
+                    self.wake.sender.send_modify(|n| *n += 1);
+                    for (answer, receipt) in answers[start..end].iter_mut().zip(receipts) {
+                        *answer = Some(Ok(AppendOutcome::Committed(receipt)));
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(appends = end - start, error = %err, "group append failed; splitting it");
+                    let middle = start + (end - start) / 2;
+                    parts.push((middle, end));
+                    parts.push((start, middle));
+                }
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| {
+                a.unwrap_or_else(|| {
+                    Err(StoreError::Corrupt(
+                        "an append of a group went unanswered".into(),
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// The connection pool (read models live in the same database).
@@ -222,8 +276,9 @@ fn is_version_conflict(err: sqlx::Error) -> StoreError {
     StoreError::classify(err, |code| pk && code == "23505")
 }
 
-impl Journal for PgStore {
-    async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
+impl PgStore {
+    /// One command's append as one statement: one round trip and its own (short) transaction.
+    async fn append_one(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
         let AppendBatch {
             aggregate_type,
             aggregate_id,
@@ -311,6 +366,22 @@ impl Journal for PgStore {
         }
         self.wake.sender.send_modify(|n| *n += 1);
         Ok(AppendOutcome::Committed(receipt))
+    }
+}
+
+impl Journal for PgStore {
+    async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
+        if batch.events.is_empty() && batch.command.is_none() {
+            return self.append_one(batch).await;
+        }
+        let queue = self.appends.get_or_init(|| {
+            let direct = self.direct();
+            CommitQueue::start(move |group| {
+                let direct = direct.clone();
+                async move { direct.commit_group(group).await }
+            })
+        });
+        queue.append(batch).await
     }
 
     async fn load_stream<A: Aggregate>(

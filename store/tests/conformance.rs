@@ -42,6 +42,8 @@ store::on_both_stores! {
     feed_reads_once_for_many => sqlite_feed_reads_once_for_many, postgres_feed_reads_once_for_many;
     cached_aggregates_stay_true =>
         sqlite_cached_aggregates_stay_true, postgres_cached_aggregates_stay_true;
+    concurrent_appends_answer_each_command =>
+        sqlite_concurrent_appends_answer_each_command, postgres_concurrent_appends_answer_each_command;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1281,6 +1283,146 @@ async fn receipt_guards_the_append(store: Store) {
             .is_none(),
         "nothing of the repeat is written"
     );
+}
+
+/// Concurrent appends are group-committed: every command still gets its own answer. In one burst
+/// of 64 appends, one per aggregate with a receipt, plus two racing on one aggregate's next
+/// version and two sharing a command id: 64 commit with receipts that match the log, exactly one
+/// of each pair commits, and the loser writes nothing (the duplicate gets the winner's receipt).
+async fn concurrent_appends_answer_each_command(store: Store) {
+    const APPENDS: usize = 64;
+    let event =
+        |aid: &str, n: usize| raw_event(aid, "Added", json!({"Added": {"n": n}}), Some(ALICE));
+    append_n(&store, "raced", 0, 1).await;
+    let before = event_count(&store).await;
+
+    let mut batches = Vec::new();
+    for i in 0..APPENDS {
+        let aid = format!("burst-{i}");
+        let mut b = batch(&aid, 0, vec![event(&aid, 1), event(&aid, 2)]);
+        b.command = Some(key(ALICE, &format!("burst-cmd-{i}")));
+        if i % 8 == 0 {
+            b.snapshot = Some((2, json!({"n": i})));
+        }
+        batches.push(b);
+    }
+    let racers = [
+        batch("raced", 1, vec![event("raced", 2)]),
+        batch("raced", 1, vec![event("raced", 3)]),
+    ];
+    let mut twins = [
+        batch("twin-a", 0, vec![event("twin-a", 1)]),
+        batch("twin-b", 0, vec![event("twin-b", 1)]),
+    ];
+    for twin in &mut twins {
+        twin.command = Some(key(ALICE, "twin-cmd"));
+    }
+    let racer_ids: Vec<Uuid> = racers.iter().map(|b| event_id_of(&b.events[0])).collect();
+    let twin_ids: Vec<Uuid> = twins.iter().map(|b| event_id_of(&b.events[0])).collect();
+    batches.extend(racers);
+    batches.extend(twins);
+    let tasks: Vec<_> = batches
+        .into_iter()
+        .map(|b| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append(b).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("append task"));
+    }
+    let newest = answers
+        .iter()
+        .filter_map(|a| a.as_ref().ok()?.receipt().position)
+        .max()
+        .expect("positions");
+    wait_for_head(&store, newest).await;
+
+    let log = read_all(&store).await;
+    assert_strictly_increasing(&log);
+    let position_of: HashMap<Uuid, Position> =
+        log.iter().map(|e| (e.event_id, e.position)).collect();
+    for (i, answer) in answers[..APPENDS].iter().enumerate() {
+        let Ok(AppendOutcome::Committed(receipt)) = answer else {
+            panic!("append {i} of the burst: {answer:?}");
+        };
+        assert_eq!((receipt.version, receipt.event_ids.len()), (2, 2));
+        let last = receipt.event_ids[1];
+        assert_eq!(
+            receipt.position,
+            position_of.get(&last).copied(),
+            "append {i}: receipt position"
+        );
+        let stored = store
+            .receipt(&key(ALICE, &format!("burst-cmd-{i}")))
+            .await
+            .expect("receipt")
+            .expect("stored");
+        assert_eq!(&stored, receipt);
+        let snapshot = snapshot_row(&store, Counter::TYPE, &format!("burst-{i}")).await;
+        assert_eq!(
+            snapshot,
+            (i % 8 == 0).then(|| (2, json!({"n": i}))),
+            "append {i}: snapshot"
+        );
+    }
+    let racing = &answers[APPENDS..APPENDS + 2];
+    let won: Vec<usize> = (0..2)
+        .filter(|&i| matches!(racing[i], Ok(AppendOutcome::Committed(_))))
+        .collect();
+    assert_eq!(won.len(), 1, "one racer commits: {racing:?}");
+    let lost = 1 - won[0];
+    assert!(
+        matches!(racing[lost], Err(StoreError::Conflict)),
+        "{:?}",
+        racing[lost]
+    );
+    assert!(
+        !position_of.contains_key(&racer_ids[lost]),
+        "the losing racer wrote nothing"
+    );
+
+    let twins = &answers[APPENDS + 2..];
+    let committed: Vec<&store::Receipt> = twins
+        .iter()
+        .filter_map(|a| match a {
+            Ok(AppendOutcome::Committed(r)) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(committed.len(), 1, "one twin commits: {twins:?}");
+    let duplicate = twins
+        .iter()
+        .find_map(|a| match a {
+            Ok(AppendOutcome::Duplicate(r)) => Some(r),
+            _ => None,
+        })
+        .expect("the other twin is a duplicate");
+    assert_eq!(
+        duplicate, committed[0],
+        "the duplicate gets the first receipt"
+    );
+    let written: Vec<bool> = twin_ids
+        .iter()
+        .map(|id| position_of.contains_key(id))
+        .collect();
+    assert_eq!(
+        written.iter().filter(|w| **w).count(),
+        1,
+        "one twin's event is in the log"
+    );
+    assert_eq!(event_count(&store).await, before + 2 * APPENDS as i64 + 2);
+
+    // on PostgreSQL a group shares one transaction: the burst took fewer than one each
+    if let Store::Postgres(_) = store {
+        let transactions: HashSet<i64> = log.iter().map(|e| e.position.tx).collect();
+        assert!(
+            transactions.len() < APPENDS,
+            "{} transactions for {APPENDS} concurrent appends: no group commit",
+            transactions.len()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
