@@ -1,4 +1,7 @@
-//! The embedded backend: the same log in one SQLite file (WAL, one writer, `synchronous=FULL`).
+//! The embedded backend: the same log in one SQLite file (WAL, one writer, `synchronous=FULL`,
+//! appends group-committed: see `sqlite/appender.rs`).
+
+mod appender;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,17 +22,20 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use self::appender::Appender;
 use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
-use crate::logged::stamp;
 use crate::{LoggedEvent, Position, StoreError};
 
 /// The event store in an SQLite file. Cheap to clone.
 ///
 /// All writes go through one connection (`writer`), so SQLite never sees two writers and
-/// `global_position` (max + 1 inside the writing transaction) follows commit order.
+/// `global_position` (max + 1 inside the writing transaction) follows commit order. Appends go
+/// through the store's one appender task, which commits the commands queued together in one
+/// transaction (one fsync per group, not per command).
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
+    appender: Appender,
     reader: SqlitePool,
     wake: Arc<watch::Sender<u64>>,
     path: std::path::PathBuf,
@@ -58,10 +64,13 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(StoreError::Unavailable)?;
+        let wake = Arc::new(watch::channel(0).0);
+        let appender = Appender::start(writer.clone(), wake.clone())?;
         Ok(Self {
             writer,
+            appender,
             reader,
-            wake: Arc::new(watch::channel(0).0),
+            wake,
             path: path.to_path_buf(),
         })
     }
@@ -81,8 +90,14 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Closes both pools, flushing the WAL.
+    /// Appends handed to the appender and not answered yet (queued or being written).
+    pub fn appends_in_flight(&self) -> usize {
+        self.appender.in_flight()
+    }
+
+    /// Finishes the queued appends (later ones fail), then closes both pools, flushing the WAL.
     pub async fn close(&self) {
+        self.appender.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -175,88 +190,16 @@ fn is_version_conflict(err: sqlx::Error) -> StoreError {
 
 impl Journal for SqliteStore {
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
-        let AppendBatch {
-            aggregate_type,
-            aggregate_id,
-            expected_version,
-            mut events,
-            snapshot,
-            command,
-        } = batch;
-        let mut receipt = Receipt {
-            aggregate_type,
-            aggregate_id,
-            version: expected_version + events.len() as u64,
-            event_ids: Vec::with_capacity(events.len()),
-            position: None,
-        };
-        if events.is_empty() && command.is_none() {
-            return Ok(AppendOutcome::Committed(receipt));
+        if batch.events.is_empty() && batch.command.is_none() {
+            return Ok(AppendOutcome::Committed(Receipt {
+                aggregate_type: batch.aggregate_type,
+                aggregate_id: batch.aggregate_id,
+                version: batch.expected_version,
+                event_ids: Vec::new(),
+                position: None,
+            }));
         }
-        let mut tx = self.writer.begin().await.map_err(StoreError::Unavailable)?;
-        for (i, ev) in events.iter_mut().enumerate() {
-            let s = stamp(ev)?;
-            let pos: i64 = sqlx::query_scalar(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                    payload, metadata, global_position, event_id, user_id, recorded_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                    (SELECT COALESCE(MAX(global_position), 0) + 1 FROM events), $8, $9, $10) \
-                 RETURNING global_position",
-            )
-            .bind(&receipt.aggregate_type)
-            .bind(&receipt.aggregate_id)
-            .bind((expected_version + 1 + i as u64) as i64)
-            .bind(&ev.event_type)
-            .bind(&ev.event_version)
-            .bind(ev.payload.to_string())
-            .bind(ev.metadata.to_string())
-            .bind(s.event_id.to_string())
-            .bind(s.user_id.map(|u| u.to_string()))
-            .bind(sortable_time(s.recorded_at))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(is_version_conflict)?;
-            receipt.event_ids.push(s.event_id);
-            receipt.position = Some(Position { tx: 0, pos });
-        }
-        if let Some((seq, state)) = &snapshot {
-            query(
-                "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, payload, taken_at) \
-                 VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE \
-                 SET last_sequence = excluded.last_sequence, payload = excluded.payload, taken_at = excluded.taken_at \
-                 WHERE snapshots.last_sequence < excluded.last_sequence",
-            )
-            .bind(&receipt.aggregate_type)
-            .bind(&receipt.aggregate_id)
-            .bind(*seq as i64)
-            .bind(state.to_string())
-            .bind(Utc::now().to_rfc3339())
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(key) = &command {
-            let inserted = query(
-                "INSERT INTO command_receipts (user_id, command_id, receipt, recorded_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(key.user_id.to_string())
-            .bind(&key.command_id)
-            .bind(serde_json::to_string(&receipt)?)
-            .bind(Utc::now().to_rfc3339())
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                tx.rollback().await?;
-                let first = self.receipt(key).await?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("receipt of command {} vanished", key.command_id))
-                })?;
-                return Ok(AppendOutcome::Duplicate(first));
-            }
-        }
-        tx.commit().await.map_err(StoreError::Unavailable)?;
-        self.wake.send_modify(|n| *n += 1);
-        Ok(AppendOutcome::Committed(receipt))
+        self.appender.append(batch).await
     }
 
     async fn receipt(&self, key: &CommandKey) -> Result<Option<Receipt>, StoreError> {
