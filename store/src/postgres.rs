@@ -16,7 +16,7 @@ use sqlx::{Row, query};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::commit_queue::{Answer, CommitQueue};
+use crate::commit_queue::{Answer, CommitQueue, GroupWriter};
 use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt, StreamLoad};
 use crate::logged::stamp;
 use crate::{LoggedEvent, Position, StoreError};
@@ -68,7 +68,8 @@ pub struct PgStore {
     pool: PgPool,
     loader: Arc<PostgresEventRepository>,
     wake: Arc<Wake>,
-    /// The group-commit queue of this store's appends, started at the first append.
+    /// The group-commit queue of this store's appends, started at the first append (in a
+    /// tokio runtime: `from_pool` may be called outside one).
     appends: Arc<OnceLock<CommitQueue>>,
 }
 
@@ -219,6 +220,21 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode_serialized).collect()
+    }
+}
+
+/// Writes a PostgreSQL store's groups (see [`PgStore::commit_group`]).
+struct PgGroupWriter(PgStore);
+
+impl GroupWriter for PgGroupWriter {
+    type Slot = ();
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn write(&self, _: (), batches: Vec<AppendBatch>) -> Result<Vec<Answer>, StoreError> {
+        Ok(self.0.commit_group(batches).await)
     }
 }
 
@@ -374,13 +390,13 @@ impl Journal for PgStore {
         if batch.events.is_empty() && batch.command.is_none() {
             return self.append_one(batch).await;
         }
-        let queue = self.appends.get_or_init(|| {
-            let direct = self.direct();
-            CommitQueue::start(move |group| {
-                let direct = direct.clone();
-                async move { direct.commit_group(group).await }
-            })
-        });
+        let queue = match self.appends.get() {
+            Some(queue) => queue,
+            None => {
+                let started = CommitQueue::start(PgGroupWriter(self.direct()))?;
+                self.appends.get_or_init(|| started)
+            }
+        };
         queue.append(batch).await
     }
 

@@ -22,7 +22,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use self::appender::Appender;
+use self::appender::SqliteWriter;
+use crate::commit_queue::CommitQueue;
 use crate::journal::{AppendBatch, AppendOutcome, CommandKey, Journal, Receipt};
 use crate::{LoggedEvent, Position, StoreError};
 
@@ -35,7 +36,7 @@ use crate::{LoggedEvent, Position, StoreError};
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
-    appender: Appender,
+    appender: CommitQueue,
     reader: SqlitePool,
     wake: Arc<watch::Sender<u64>>,
     path: std::path::PathBuf,
@@ -65,7 +66,10 @@ impl SqliteStore {
             .await
             .map_err(StoreError::Unavailable)?;
         let wake = Arc::new(watch::channel(0).0);
-        let appender = Appender::start(writer.clone(), wake.clone())?;
+        let appender = CommitQueue::start(SqliteWriter {
+            writer: writer.clone(),
+            wake: wake.clone(),
+        })?;
         Ok(Self {
             writer,
             appender,

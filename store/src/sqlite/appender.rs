@@ -1,186 +1,57 @@
-//! Group commit for the SQLite appends.
+//! The SQLite side of group commit (`crate::commit_queue`).
 //!
 //! The file has one writing connection and runs `synchronous=FULL`, so every COMMIT waits for an
 //! fsync: one transaction per command caps the engine at the disk's fsync rate however many
-//! clients wait. Instead every store has one appender task. It takes the first queued append,
-//! waits for the writing connection (commands arriving meanwhile join the group), takes every
-//! other append queued by then and writes them all in one transaction, each command inside a
-//! savepoint of its own, so a version conflict, a repeated command id or a bad event undoes only
-//! that command. One COMMIT, one fsync, answers the whole group; nothing is acknowledged before
-//! it, and a failed COMMIT fails every command of the group. The appender never waits for a group
-//! to fill: a lone command is written at once.
+//! clients wait. A group is written in one transaction on the writing connection, each command
+//! inside a savepoint of its own, so a version conflict, a repeated command id or a bad event
+//! undoes only that command. One COMMIT, one fsync, answers the whole group; a failed COMMIT
+//! fails every command of the group.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::Utc;
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool};
 use sqlx::{Connection, query, query_scalar};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 
 use super::{is_version_conflict, sortable_time};
+use crate::commit_queue::{Answer, GroupWriter};
 use crate::journal::{AppendBatch, AppendOutcome, Receipt};
 use crate::logged::stamp;
 use crate::{Position, StoreError};
 
-/// The most commands one transaction takes; the rest wait for the next group.
-const MAX_GROUP: usize = 256;
-
-/// Where the appender answers one command.
-type Reply = oneshot::Sender<Result<AppendOutcome, StoreError>>;
-
-/// What the appender is asked.
-enum Request {
-    /// Write this command's batch and answer once it is committed (or failed).
-    Append { batch: AppendBatch, reply: Reply },
-    /// Take no more requests, finish the queued ones, then answer.
-    Close(oneshot::Sender<()>),
+/// Writes a store's groups through its one writing connection and signals each commit.
+pub(super) struct SqliteWriter {
+    /// The writing connection's pool (one connection, shared with the read models).
+    pub(super) writer: SqlitePool,
+    /// The store's append signal.
+    pub(super) wake: Arc<watch::Sender<u64>>,
 }
 
-/// The handle to a store's appender task; every clone of the store shares the one task, which
-/// ends when the last handle is dropped or the store is closed.
-#[derive(Clone)]
-pub(super) struct Appender {
-    queue: mpsc::UnboundedSender<Request>,
-    in_flight: Arc<AtomicUsize>,
-}
+impl GroupWriter for SqliteWriter {
+    type Slot = PoolConnection<Sqlite>;
 
-impl Appender {
-    /// Starts the appender task on the current tokio runtime; it writes through `writer` and
-    /// bumps `wake` once per committed group.
-    pub(super) fn start(
-        writer: SqlitePool,
-        wake: Arc<watch::Sender<u64>>,
-    ) -> Result<Self, StoreError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
-            StoreError::Unavailable(sqlx::Error::Configuration(
-                format!("the SQLite appender needs a tokio runtime: {e}").into(),
-            ))
-        })?;
-        let (queue, requests) = mpsc::unbounded_channel();
-        runtime.spawn(run(writer, wake, requests));
-        Ok(Self {
-            queue,
-            in_flight: Arc::new(AtomicUsize::new(0)),
-        })
+    async fn ready(&self) -> Result<Self::Slot, StoreError> {
+        self.writer.acquire().await.map_err(StoreError::Unavailable)
     }
 
-    /// Queues `batch` (never empty: the caller answers those itself) and waits for its outcome.
-    /// Every caller awaits its answer, so the queue holds at most one request per waiting caller.
-    pub(super) async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Request::Append { batch, reply })
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
-        let _counted = InFlight::count(&self.in_flight);
-        answer
+    async fn write(
+        &self,
+        mut conn: Self::Slot,
+        batches: Vec<AppendBatch>,
+    ) -> Result<Vec<Answer>, StoreError> {
+        let answers = write_group(&mut conn, batches)
             .await
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::WorkerCrashed))?
-    }
-
-    /// Commands queued or being written, not answered yet.
-    pub(super) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::SeqCst)
-    }
-
-    /// Stops taking appends and waits until the queued ones are answered; later appends fail.
-    pub(super) async fn close(&self) {
-        let (done, closed) = oneshot::channel();
-        if self.queue.send(Request::Close(done)).is_ok() {
-            let _ = closed.await;
+            .map_err(StoreError::Unavailable)?;
+        if answers
+            .iter()
+            .any(|a| matches!(a, Ok(AppendOutcome::Committed(_))))
+        {
+            // before the answers: a caller that saw its receipt also sees the signal
+            self.wake.send_modify(|n| *n += 1);
         }
-    }
-}
-
-/// Counts one command in flight for as long as it lives (also when its caller gives up).
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl<'a> InFlight<'a> {
-    fn count(counter: &'a AtomicUsize) -> Self {
-        counter.fetch_add(1, Ordering::SeqCst);
-        Self(counter)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// The appender task: one group after the other until every handle is gone or it is closed.
-async fn run(
-    writer: SqlitePool,
-    wake: Arc<watch::Sender<u64>>,
-    mut requests: mpsc::UnboundedReceiver<Request>,
-) {
-    let mut closers = Vec::new();
-    while let Some(request) = requests.recv().await {
-        let mut group = Vec::new();
-        take(request, &mut group, &mut closers, &mut requests);
-        if group.is_empty() {
-            continue;
-        }
-        // Wait for the connection first and take the queue after: what arrived meanwhile
-        // (while the previous group or a read model held the writer) joins this group.
-        let conn = writer.acquire().await;
-        while group.len() < MAX_GROUP {
-            match requests.try_recv() {
-                Ok(request) => take(request, &mut group, &mut closers, &mut requests),
-                Err(_) => break,
-            }
-        }
-        // A caller that stopped waiting before its command was written gets nothing written.
-        group.retain(|(_, reply)| !reply.is_closed());
-        if group.is_empty() {
-            continue;
-        }
-        let (batches, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-        let written = match conn {
-            Ok(mut conn) => write_group(&mut conn, batches).await,
-            Err(err) => Err(err),
-        };
-        match written {
-            Ok(outcomes) => {
-                if outcomes
-                    .iter()
-                    .any(|o| matches!(o, Ok(AppendOutcome::Committed(_))))
-                {
-                    // before the answers: a caller that saw its receipt also sees the signal
-                    wake.send_modify(|n| *n += 1);
-                }
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, commands = replies.len(), "SQLite group commit failed");
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Unavailable(sqlx::Error::Io(
-                        std::io::Error::other(format!("group commit failed: {err}")),
-                    ))));
-                }
-            }
-        }
-    }
-    for closer in closers {
-        let _ = closer.send(());
-    }
-}
-
-/// Adds an append to `group`, or records a close request and stops the queue.
-fn take(
-    request: Request,
-    group: &mut Vec<(AppendBatch, Reply)>,
-    closers: &mut Vec<oneshot::Sender<()>>,
-    requests: &mut mpsc::UnboundedReceiver<Request>,
-) {
-    match request {
-        Request::Append { batch, reply } => group.push((batch, reply)),
-        Request::Close(done) => {
-            closers.push(done);
-            requests.close(); // the queued requests are still taken, no new one is accepted
-        }
+        Ok(answers)
     }
 }
 
