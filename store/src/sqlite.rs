@@ -61,7 +61,7 @@ impl SqliteStore {
             .await
             .map_err(StoreError::Unavailable)?;
         let reader = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(8)
             .connect_with(options.read_only(true))
             .await
             .map_err(StoreError::Unavailable)?;
