@@ -41,6 +41,19 @@ pub struct AppendBatch {
     pub command: Option<CommandKey>,
 }
 
+impl AppendBatch {
+    /// The receipt this batch answers with once committed, still without its log position.
+    pub fn receipt(&self) -> Receipt {
+        Receipt {
+            aggregate_type: self.aggregate_type.clone(),
+            aggregate_id: self.aggregate_id.clone(),
+            version: self.expected_version + self.events.len() as u64,
+            event_ids: Vec::with_capacity(self.events.len()),
+            position: None,
+        }
+    }
+}
+
 /// What a committed command produced: the answer a client gets, and gets again on a repeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {

@@ -295,21 +295,14 @@ fn is_version_conflict(err: sqlx::Error) -> StoreError {
 impl PgStore {
     /// One command's append as one statement: one round trip and its own (short) transaction.
     async fn append_one(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
+        let mut receipt = batch.receipt();
         let AppendBatch {
-            aggregate_type,
-            aggregate_id,
             expected_version,
             mut events,
             snapshot,
             command,
+            ..
         } = batch;
-        let mut receipt = Receipt {
-            aggregate_type,
-            aggregate_id,
-            version: expected_version + events.len() as u64,
-            event_ids: Vec::with_capacity(events.len()),
-            position: None,
-        };
         if events.is_empty() && command.is_none() {
             return Ok(AppendOutcome::Committed(receipt));
         }

@@ -84,13 +84,7 @@ pub(super) async fn append_group(
     let mut receipts = Vec::with_capacity(group.len());
     for (b, batch) in group.iter_mut().enumerate() {
         let b = b as i32;
-        let mut receipt = Receipt {
-            aggregate_type: batch.aggregate_type.clone(),
-            aggregate_id: batch.aggregate_id.clone(),
-            version: batch.expected_version + batch.events.len() as u64,
-            event_ids: Vec::with_capacity(batch.events.len()),
-            position: None,
-        };
+        let mut receipt = batch.receipt();
         for (i, event) in batch.events.iter_mut().enumerate() {
             let s = stamp(event)?;
             columns.batch.push(b);

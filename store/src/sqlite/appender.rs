@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::{is_version_conflict, sortable_time};
 use crate::commit_queue::{Answer, GroupWriter};
-use crate::journal::{AppendBatch, AppendOutcome, Receipt};
+use crate::journal::{AppendBatch, AppendOutcome};
 use crate::logged::stamp;
 use crate::{Position, StoreError};
 
@@ -82,21 +82,14 @@ async fn write_command(
     conn: &mut SqliteConnection,
     batch: AppendBatch,
 ) -> Result<AppendOutcome, StoreError> {
+    let mut receipt = batch.receipt();
     let AppendBatch {
-        aggregate_type,
-        aggregate_id,
         expected_version,
         mut events,
         snapshot,
         command,
+        ..
     } = batch;
-    let mut receipt = Receipt {
-        aggregate_type,
-        aggregate_id,
-        version: expected_version + events.len() as u64,
-        event_ids: Vec::with_capacity(events.len()),
-        position: None,
-    };
     for (i, ev) in events.iter_mut().enumerate() {
         let s = stamp(ev)?;
         let pos: i64 = query_scalar(
