@@ -42,6 +42,23 @@ pub struct AppendBatch {
 }
 
 impl AppendBatch {
+    /// The events of one aggregate after `expected_version`, without snapshot or receipt.
+    pub fn new(
+        aggregate_type: impl Into<String>,
+        aggregate_id: impl Into<String>,
+        expected_version: u64,
+        events: Vec<SerializedEvent>,
+    ) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            expected_version,
+            events,
+            snapshot: None,
+            command: None,
+        }
+    }
+
     /// The receipt this batch answers with once committed, still without its log position.
     pub fn receipt(&self) -> Receipt {
         Receipt {

@@ -118,14 +118,7 @@ fn event_id_of(event: &SerializedEvent) -> Uuid {
 }
 
 fn batch(aggregate_id: &str, expected_version: u64, events: Vec<SerializedEvent>) -> AppendBatch {
-    AppendBatch {
-        aggregate_type: Counter::TYPE.into(),
-        aggregate_id: aggregate_id.into(),
-        expected_version,
-        events,
-        snapshot: None,
-        command: None,
-    }
+    AppendBatch::new(Counter::TYPE, aggregate_id, expected_version, events)
 }
 
 /// Appends `n` counter events to `aggregate_id` after `expected_version`.

@@ -41,14 +41,7 @@ fn event(aggregate_id: &str, n: usize) -> SerializedEvent {
 }
 
 fn batch(aggregate_id: &str, expected_version: u64, events: Vec<SerializedEvent>) -> AppendBatch {
-    AppendBatch {
-        aggregate_type: "counter".into(),
-        aggregate_id: aggregate_id.into(),
-        expected_version,
-        events,
-        snapshot: None,
-        command: None,
-    }
+    AppendBatch::new("counter", aggregate_id, expected_version, events)
 }
 
 /// A naive tailer: everything after a `global_position` checkpoint, in `global_position` order.

@@ -61,14 +61,7 @@ fn event_id_of(event: &SerializedEvent) -> Uuid {
 }
 
 fn batch(aggregate_id: &str, expected_version: u64, events: Vec<SerializedEvent>) -> AppendBatch {
-    AppendBatch {
-        aggregate_type: "counter".into(),
-        aggregate_id: aggregate_id.into(),
-        expected_version,
-        events,
-        snapshot: None,
-        command: None,
-    }
+    AppendBatch::new("counter", aggregate_id, expected_version, events)
 }
 
 fn key(command_id: &str) -> CommandKey {
