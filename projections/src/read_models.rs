@@ -334,60 +334,43 @@ impl ReadModels {
                         None => deletes.push((user, &key.row_id)),
                     }
                 }
-                // Rows and checkpoint are derived from the log and commit together: like on
-                // PostgreSQL they need not wait for the disk (WAL `synchronous=NORMAL`: a power
-                // loss may drop the last batches, which are re-applied from the older
-                // checkpoint, never split them). The writing connection is shared with command
-                // appends, which must stay FULL: it is restored, or the connection is closed.
-                let mut conn = s.writer().acquire().await?;
-                sqlx::query("PRAGMA synchronous = NORMAL")
-                    .execute(&mut *conn)
+                // Rows and checkpoint are derived from the log and commit together, in the
+                // read-model file, whose writer runs `synchronous=NORMAL` (like PostgreSQL's
+                // `synchronous_commit=off`: a power loss may drop the last batches, which are
+                // re-applied from the older checkpoint, never split them).
+                let mut tx = s.read_model_writer().begin().await?;
+                if !upserts.is_empty() {
+                    // `->` keeps the document as JSON text whatever its type
+                    sqlx::query(
+                        "INSERT INTO read_model_rows (model, user_id, row_id, grp, sort_key, doc) \
+                         SELECT $1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4 \
+                         FROM json_each($2) WHERE true \
+                         ON CONFLICT (model, user_id, row_id) DO UPDATE \
+                         SET grp = excluded.grp, sort_key = excluded.sort_key, doc = excluded.doc",
+                    )
+                    .bind(model)
+                    .bind(serde_json::to_string(&upserts)?)
+                    .execute(&mut *tx)
                     .await?;
-                let written: Result<(), ProjectionError> = async {
-                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                    if !upserts.is_empty() {
-                        // `->` keeps the document as JSON text whatever its type
-                        sqlx::query(
-                            "INSERT INTO read_model_rows (model, user_id, row_id, grp, sort_key, doc) \
-                             SELECT $1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4 \
-                             FROM json_each($2) WHERE true \
-                             ON CONFLICT (model, user_id, row_id) DO UPDATE \
-                             SET grp = excluded.grp, sort_key = excluded.sort_key, doc = excluded.doc",
-                        )
-                        .bind(model)
-                        .bind(serde_json::to_string(&upserts)?)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    if !deletes.is_empty() {
-                        sqlx::query(
-                            "DELETE FROM read_model_rows WHERE model = $1 AND (user_id, row_id) IN \
-                               (SELECT value ->> 0, value ->> 1 FROM json_each($2))",
-                        )
-                        .bind(model)
-                        .bind(serde_json::to_string(&deletes)?)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    sqlx::query(store::upsert_checkpoint_sql())
-                        .bind(model)
-                        .bind(checkpoint.tx)
-                        .bind(checkpoint.pos)
-                        .bind(Utc::now().to_rfc3339())
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok(())
                 }
-                .await;
-                let restored = sqlx::query("PRAGMA synchronous = FULL")
-                    .execute(&mut *conn)
-                    .await;
-                if restored.is_err() {
-                    conn.close_on_drop();
+                if !deletes.is_empty() {
+                    sqlx::query(
+                        "DELETE FROM read_model_rows WHERE model = $1 AND (user_id, row_id) IN \
+                           (SELECT value ->> 0, value ->> 1 FROM json_each($2))",
+                    )
+                    .bind(model)
+                    .bind(serde_json::to_string(&deletes)?)
+                    .execute(&mut *tx)
+                    .await?;
                 }
-                written?;
-                restored?;
+                sqlx::query(store::upsert_checkpoint_sql())
+                    .bind(model)
+                    .bind(checkpoint.tx)
+                    .bind(checkpoint.pos)
+                    .bind(Utc::now().to_rfc3339())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
             }
         }
         Ok(())

@@ -221,7 +221,7 @@ impl ReadModels {
                     .bind(detail.to_string())
                     .bind(events_per_sec)
                     .bind(Utc::now().to_rfc3339())
-                    .execute(s.writer())
+                    .execute(s.read_model_writer())
                     .await?;
             }
         }
@@ -251,7 +251,7 @@ impl ReadModels {
                     .bind(projection.name())
                     .bind(&active)
                     .bind(Utc::now().to_rfc3339())
-                    .execute(s.writer())
+                    .execute(s.read_model_writer())
                     .await?;
             }
         }
@@ -270,7 +270,7 @@ impl ReadModels {
                 .rows_affected(),
             Store::Sqlite(s) => sqlx::query(sql)
                 .bind(projection)
-                .execute(s.writer())
+                .execute(s.read_model_writer())
                 .await?
                 .rows_affected(),
         };
@@ -293,7 +293,7 @@ impl ReadModels {
                 sqlx::query(sql)
                     .bind(projection)
                     .bind(model)
-                    .execute(s.writer())
+                    .execute(s.read_model_writer())
                     .await?;
             }
         }
@@ -315,7 +315,7 @@ impl ReadModels {
                 tx.commit().await?;
             }
             Store::Sqlite(s) => {
-                let mut tx = s.writer().begin().await?;
+                let mut tx = s.read_model_writer().begin().await?;
                 sqlx::query(rows).bind(model).execute(&mut *tx).await?;
                 sqlx::query(checkpoint)
                     .bind(model)

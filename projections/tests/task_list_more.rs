@@ -826,10 +826,18 @@ async fn rows_round_trip_in_one_statement(store: Store) {
         Position { tx: 0, pos: 2 }
     );
     if let Store::Sqlite(s) = &store {
-        let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(s.writer())
-            .await
-            .expect("pragma");
-        assert_eq!(level, 2, "appends keep synchronous=FULL");
+        let pragma = |pool| async move {
+            let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .expect("pragma");
+            level
+        };
+        assert_eq!(pragma(s.writer()).await, 2, "appends keep synchronous=FULL");
+        assert_eq!(
+            pragma(s.read_model_writer()).await,
+            1,
+            "read models commit with synchronous=NORMAL in their own file"
+        );
     }
 }

@@ -49,7 +49,7 @@ impl Store {
                     .bind(position.tx)
                     .bind(position.pos)
                     .bind(Utc::now().to_rfc3339())
-                    .execute(s.writer())
+                    .execute(s.read_model_writer())
                     .await?;
             }
         }

@@ -1,9 +1,10 @@
 //! The embedded backend: the same log in one SQLite file (WAL, one writer, `synchronous=FULL`,
-//! appends group-committed: see `sqlite/appender.rs`).
+//! appends group-committed: see `sqlite/appender.rs`), and the read models in a second file
+//! beside it with a writer of its own (see [`SqliteStore`]).
 
 mod appender;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,8 +15,8 @@ use cqrs_es::persist::{
 };
 use serde_json::Value;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, query};
 use std::sync::Arc;
@@ -29,40 +30,82 @@ use crate::{LoggedEvent, Position, StoreError};
 
 /// The event store in an SQLite file. Cheap to clone.
 ///
-/// All writes go through one connection (`writer`), so SQLite never sees two writers and
+/// Two files: the **log file** (events, snapshots, command receipts) and the **read-model
+/// file** beside it ([`read_models_file`]: read-model rows, checkpoints, projection status, the
+/// journal search index). SQLite locks writers per file, so each has a writing connection of its
+/// own and a command's append never queues behind a read-model commit.
+///
+/// All log writes go through one connection (`writer`), so SQLite never sees two writers and
 /// `global_position` (max + 1 inside the writing transaction) follows commit order. Appends go
 /// through the store's one appender task, which commits the commands queued together in one
-/// transaction (one fsync per group, not per command).
+/// transaction (one fsync per group, not per command). Read-model writes go through
+/// `read_model_writer`, with `synchronous=NORMAL` (derived data: a power loss may drop its last
+/// commits, which the runners re-apply from the older checkpoint in the same file). The reading
+/// connections attach the read-model file as schema `read_models`, so one statement may read
+/// both and unqualified table names find either; the log writer does not (its `BEGIN IMMEDIATE`
+/// would take the write lock of every attached file). No transaction writes both files
+/// (migration 0005 excepted), so each file's atomicity is the only one needed.
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
+    read_model_writer: SqlitePool,
     appender: CommitQueue,
     reader: SqlitePool,
     wake: Arc<watch::Sender<u64>>,
     path: std::path::PathBuf,
+    /// The read-model file's path, as the reading connections attach it.
+    attached: String,
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database file at `path`.
+    /// Opens (creating if missing) the log file at `path` and its read-model file
+    /// ([`read_models_file`]).
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone())
+        let single = || {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        };
+        // the read-model file first: the log file's connections attach it
+        let read_models_path = read_models_file(path);
+        let read_model_writer = single()
+            .connect_with(
+                options
+                    .clone()
+                    .filename(&read_models_path)
+                    .synchronous(SqliteSynchronous::Normal),
+            )
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let attached = read_models_path
+            .to_str()
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the read-model file path {} is not UTF-8",
+                    read_models_path.display()
+                ))
+            })?
+            .to_string();
+        let log = options.filename(path).synchronous(SqliteSynchronous::Full);
+        // not attached on the writer: its BEGIN IMMEDIATE would lock every attached file
+        let writer = single()
+            .connect_with(log.clone())
             .await
             .map_err(StoreError::Unavailable)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options.read_only(true))
+            .after_connect({
+                let attached = attached.clone();
+                move |conn, _| Box::pin(attach_read_models(conn, attached.clone()))
+            })
+            .connect_with(log.read_only(true))
             .await
             .map_err(StoreError::Unavailable)?;
         let wake = Arc::new(watch::channel(0).0);
@@ -72,16 +115,43 @@ impl SqliteStore {
         })?;
         Ok(Self {
             writer,
+            read_model_writer,
             appender,
             reader,
             wake,
             path: path.to_path_buf(),
+            attached,
         })
     }
 
-    /// The single writing connection (read-model writes share it: one writer per file).
+    /// Runs `work` on the log file's writing connection with the read-model file attached
+    /// (migrations that move rows between the files), detached again after.
+    pub(crate) async fn with_read_models_attached<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        attach_read_models(&mut conn, self.attached.clone()).await?;
+        let done = work(&mut conn).await;
+        let detached = query(&format!("DETACH DATABASE {READ_MODELS_SCHEMA}"))
+            .execute(&mut *conn)
+            .await;
+        if detached.is_err() {
+            conn.close_on_drop();
+        }
+        let done = done?;
+        detached?;
+        Ok(done)
+    }
+
+    /// The single writing connection of the log file (appends, migrations).
     pub fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// The single writing connection of the read-model file (rows, checkpoints, status).
+    pub fn read_model_writer(&self) -> &SqlitePool {
+        &self.read_model_writer
     }
 
     /// The pool for reads.
@@ -89,7 +159,7 @@ impl SqliteStore {
         &self.reader
     }
 
-    /// The database file.
+    /// The log file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -99,11 +169,12 @@ impl SqliteStore {
         self.appender.in_flight()
     }
 
-    /// Finishes the queued appends (later ones fail), then closes both pools, flushing the WAL.
+    /// Finishes the queued appends (later ones fail), then closes the pools, flushing the WALs.
     pub async fn close(&self) {
         self.appender.close().await;
         self.reader.close().await;
         self.writer.close().await;
+        self.read_model_writer.close().await;
     }
 
     fn decode_logged(row: &SqliteRow) -> Result<LoggedEvent, StoreError> {
@@ -166,6 +237,33 @@ impl SqliteStore {
             })
             .collect()
     }
+}
+
+/// The read-model file of the log file `path`: `lifeos.db` → `lifeos.read-models.db`.
+///
+/// It holds only what the runners derive from the log: deleting it (server stopped) makes every
+/// read model rebuild, and the event relay publish the log again from the start (subscribers
+/// drop repeats by CloudEvent id; JetStream's duplicate window drops recent ones).
+pub fn read_models_file(path: &Path) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.read-models.{}", ext.to_string_lossy()),
+        None => format!("{stem}.read-models"),
+    };
+    path.with_file_name(name)
+}
+
+/// The schema name the read-model file is attached under on the log file's connections.
+pub const READ_MODELS_SCHEMA: &str = "read_models";
+
+/// Attaches the read-model file at `path` to `conn` as [`READ_MODELS_SCHEMA`]: read-only on a
+/// read-only connection (ATTACH takes the main database's open flags).
+async fn attach_read_models(conn: &mut SqliteConnection, path: String) -> Result<(), sqlx::Error> {
+    query(&format!("ATTACH DATABASE $1 AS {READ_MODELS_SCHEMA}"))
+        .bind(path)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// RFC 3339 in UTC with a fixed nine-digit fraction, so the text sorts like the time.

@@ -23,7 +23,7 @@ use crate::{Position, StoreError};
 
 /// Writes a store's groups through its one writing connection and signals each commit.
 pub(super) struct SqliteWriter {
-    /// The writing connection's pool (one connection, shared with the read models).
+    /// The log file's writing connection (one; read models write through their own file's).
     pub(super) writer: SqlitePool,
     /// The store's append signal.
     pub(super) wake: Arc<watch::Sender<u64>>,
