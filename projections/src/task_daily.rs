@@ -18,20 +18,35 @@
 //! ## Overdue at day end: computed when queried
 //!
 //! No event fires when a due time passes, so "overdue at the end of day D" cannot be folded.
-//! Instead the model keeps one row per task ([`TaskFacts`]): when it was created, every change
-//! of its due time with the instant of the change (creation, updates, occurrence completions and
-//! skips moving it to the next occurrence), every change of its completed state with its instant
-//! (completion, reopen, the last occurrence skipped) and when it was deleted. A query then
-//! evaluates [`TaskFacts::overdue_at`] at each day's end ([`overdue_at_day_ends`], pure), so any
-//! past day is answered correctly however the task changed afterwards.
+//! Instead the model keeps one row per task ([`TaskFacts`]) that answers "was it overdue at
+//! instant `t`" exactly for any `t`, past or future, however the task changed afterwards. A
+//! query evaluates [`TaskFacts::overdue_at`] at each day's end ([`overdue_at_day_ends`], pure).
 //!
-//! The rule, at the day's end `E` (the first instant of the next local day; the state at `E` is
-//! the one left by every change that happened strictly before `E`): a task is overdue when it
-//! was created before `E`, was not deleted before `E`, was not completed at `E`, and its due
-//! time at `E` is before `E`. A task due exactly at `E` is not overdue at the end of that day
-//! (it is due at the first instant of the next one). With days starting at 04:00, a task due at
-//! 03:00 local is due within the local day that began at 04:00 the evening before, so it is
-//! overdue at the end of that day (04:00) unless completed (or deleted) before 04:00.
+//! The rule, at an instant `t` (a day's end `E` is the first instant of the next local day):
+//! the state at `t` is the one left by every change made strictly before `t`, so the state set
+//! by the change at `c_i` holds for `t` in `(c_i, c_{i+1}]`. The changes are the creation
+//! (its due time), due time updates, occurrence completions and skips (moving the due time to
+//! the next occurrence), completion, reopen, the last occurrence skipped (completed) and
+//! deletion. A task is overdue at `t` when it was created before `t`, is not deleted, not
+//! completed, and its due time is before `t`. A task due exactly at `E` is not overdue at the
+//! end of that day (it is due at the first instant of the next one). With days starting at
+//! 04:00, a task due at 03:00 local is due within the local day that began at 04:00 the evening
+//! before, so it is overdue at the end of that day (04:00) unless completed (or deleted) before
+//! 04:00.
+//!
+//! The row does not keep the history of changes (a recurring task completed every day would
+//! grow it without bound, and it is decoded and re-encoded on every event): it keeps the closed
+//! stretches `(from, to]` during which the task was overdue, and the current state with the
+//! instant of the last change. A change at `c` closes the current stretch `(since, c]`: when its
+//! state was open (not completed, not deleted, due at `d`), the task was overdue on
+//! `(max(since, d), c]`, which is recorded (merged with the previous stretch when they touch).
+//! A task completed before each due time thus keeps a row of constant size; one completed late
+//! gains one stretch per late completion.
+//!
+//! **Out-of-order instants.** Changes are applied in log order. A change whose instant is before
+//! the previous change's (clock skew between processes) is taken to happen at the previous
+//! change's instant: a change takes effect no earlier than the changes before it in the log, so
+//! recorded stretches are never rewritten.
 //!
 //! The day ends of the overdue count come from the user's clock **at query time**; `created`
 //! and `completed` keep the clock they were folded with. They differ only for days before a
@@ -40,9 +55,10 @@
 //! For a day that has not ended yet, `overdue_at_day_end` is what the end of the day holds if
 //! nothing changes before it (a forecast from what is known now).
 //!
-//! Task rows are sorted by the instant after which the task can never be overdue again (the
-//! last change of a task that ended completed or deleted; never for an open task), so a query
-//! reads only the tasks that may be overdue in its range.
+//! Task rows are sorted by the instant after which the task is never overdue as far as is
+//! known ([`TaskFacts::overdue_never_after`]: the end of its last overdue stretch; open-ended
+//! while its current state can still become overdue), so a query reads only the tasks that may
+//! be overdue in its range.
 
 use aggregates::preferences::UserPreferences;
 use aggregates::task::{Task, TaskEvent};
@@ -57,8 +73,8 @@ use crate::{Projection, ProjectionError, Row, RowCursor, RowKey, RowReader, RowS
 
 /// Row group of the per-task facts.
 pub const TASK_GROUP: &str = "task";
-/// Sort key of a task that can never be overdue (it never had a due time); sorts before every
-/// instant.
+/// Sort key of a task that was never overdue and cannot become overdue without a change;
+/// sorts before every instant.
 const NEVER: &str = "!";
 /// Sort key of a task that may still be overdue at any later instant; sorts after every instant.
 const OPEN_ENDED: &str = "~";
@@ -90,29 +106,27 @@ pub struct TaskDay {
     pub overdue_at_day_end: u32,
 }
 
-/// What the overdue computation needs of one task: its history of due times, completion state
-/// and deletion, each change with the instant it happened (in log order).
+/// What the overdue computation needs of one task: the stretches it was overdue in, and its
+/// state since its last change (see the module documentation). Change it with
+/// [`TaskFacts::set_due`], [`TaskFacts::set_done`] and [`TaskFacts::delete`], in log order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskFacts {
     /// The task.
     pub task_id: Uuid,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// `(when, due time from then on)`: the first entry is the creation's.
-    pub due: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
-    /// `(when, completed from then on)`: completions, reopens, the last occurrence skipped.
-    pub done: Vec<(DateTime<Utc>, bool)>,
-    /// When it was deleted.
-    pub deleted_at: Option<DateTime<Utc>>,
-}
-
-/// The value of the last change (in log order) made strictly before `t`.
-fn as_of<T: Copy>(changes: &[(DateTime<Utc>, T)], t: DateTime<Utc>) -> Option<T> {
-    changes
-        .iter()
-        .rev()
-        .find(|(at, _)| *at < t)
-        .map(|(_, value)| *value)
+    /// Closed stretches `(from, to)` during which the task was overdue: overdue at `t` iff
+    /// `from < t <= to`. In order, disjoint, merged when adjacent.
+    pub overdue: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The instant of the last change (`created_at` before any): the state below holds for
+    /// every instant after it.
+    pub since: DateTime<Utc>,
+    /// The due time.
+    pub due: Option<DateTime<Utc>>,
+    /// Completed (a completion, or the last occurrence skipped; a reopen clears it).
+    pub done: bool,
+    /// Deleted (for good).
+    pub deleted: bool,
 }
 
 impl TaskFacts {
@@ -121,57 +135,89 @@ impl TaskFacts {
         Self {
             task_id,
             created_at,
-            due: vec![(created_at, due)],
-            done: Vec::new(),
-            deleted_at: None,
+            overdue: Vec::new(),
+            since: created_at,
+            due,
+            done: false,
+            deleted: false,
         }
     }
 
-    /// Whether the task is overdue at instant `t` (a day's end): created before `t`, not
-    /// deleted before `t`, not completed by its changes before `t`, and due before `t` by them.
+    /// The due time of the current state when it can be overdue (not completed, not deleted).
+    fn open_due(&self) -> Option<DateTime<Utc>> {
+        if self.done || self.deleted {
+            None
+        } else {
+            self.due
+        }
+    }
+
+    /// Ends the current state with a change at `at` (clamped to [`TaskFacts::since`]): records
+    /// the part of `(since, at]` the task was overdue in, and moves `since` to `at`.
+    fn change(&mut self, at: DateTime<Utc>) {
+        let at = at.max(self.since);
+        if let Some(due) = self.open_due() {
+            let from = self.since.max(due);
+            if from < at {
+                match self.overdue.last_mut() {
+                    Some(last) if last.1 == from => last.1 = at,
+                    _ => self.overdue.push((from, at)),
+                }
+            }
+        }
+        self.since = at;
+    }
+
+    /// The due time changes to `due` at `at` (an update, an occurrence completed or skipped).
+    pub fn set_due(&mut self, at: DateTime<Utc>, due: Option<DateTime<Utc>>) {
+        self.change(at);
+        self.due = due;
+    }
+
+    /// The task is completed (`true`) or reopened (`false`) at `at`.
+    pub fn set_done(&mut self, at: DateTime<Utc>, done: bool) {
+        self.change(at);
+        self.done = done;
+    }
+
+    /// The task is deleted at `at`.
+    pub fn delete(&mut self, at: DateTime<Utc>) {
+        self.change(at);
+        self.deleted = true;
+    }
+
+    /// Whether the task is overdue at instant `t` (a day's end): in one of its overdue
+    /// stretches, or after its last change with its current state open and due before `t`.
     pub fn overdue_at(&self, t: DateTime<Utc>) -> bool {
-        if self.created_at >= t || self.deleted_at.is_some_and(|d| d < t) {
-            return false;
+        // the first stretch ending at or after `t` is the only one that may hold it
+        let i = self.overdue.partition_point(|(_, to)| *to < t);
+        if self.overdue.get(i).is_some_and(|(from, _)| *from < t) {
+            return true;
         }
-        if as_of(&self.done, t).unwrap_or(false) {
-            return false;
-        }
-        matches!(as_of(&self.due, t).flatten(), Some(due) if due < t)
+        t > self.since && self.open_due().is_some_and(|due| due < t)
     }
 
-    /// Whether the task ended (after its last change) completed or deleted.
-    fn closed(&self) -> bool {
-        self.deleted_at.is_some() || self.done.last().is_some_and(|(_, done)| *done)
-    }
-
-    /// An instant after which the task is never overdue; `None` when it may be at any time.
-    /// `Some(created_at)` for a task that never had a due time.
+    /// An instant after which the task is never overdue as far as is known (a later change
+    /// may make it overdue again, and moves it): the end of its last overdue stretch,
+    /// `created_at` when it never was. `None` while its current state can still become
+    /// overdue (open with a due time).
     pub fn overdue_never_after(&self) -> Option<DateTime<Utc>> {
-        if self.due.iter().all(|(_, due)| due.is_none()) {
-            return Some(self.created_at);
-        }
-        if !self.closed() {
+        if self.open_due().is_some() {
             return None;
         }
-        // after every change the state is the final (closed) one
-        self.due
-            .iter()
-            .map(|(at, _)| *at)
-            .chain(self.done.iter().map(|(at, _)| *at))
-            .chain(self.deleted_at)
-            .chain([self.created_at])
-            .max()
+        Some(self.overdue.last().map_or(self.created_at, |(_, to)| *to))
     }
 
     /// The row's sort key: [`instant_key`] of [`TaskFacts::overdue_never_after`] (`~` when
-    /// open-ended, `!` when never due).
+    /// open-ended, `!` when never overdue).
     fn sort_key(&self) -> String {
-        if self.due.iter().all(|(_, due)| due.is_none()) {
-            return NEVER.to_string();
-        }
-        match self.overdue_never_after() {
-            Some(at) => instant_key(at),
-            None => OPEN_ENDED.to_string(),
+        if self.open_due().is_some() {
+            OPEN_ENDED.to_string()
+        } else {
+            match self.overdue.last() {
+                Some((_, to)) => instant_key(*to),
+                None => NEVER.to_string(),
+            }
         }
     }
 }
@@ -332,7 +378,8 @@ impl Projection for TaskDaily {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: overdue stretches and the current state instead of the history of changes
+        2
     }
 
     fn reads(&self) -> &'static [&'static str] {
@@ -396,14 +443,14 @@ impl Projection for TaskDaily {
                 Some(mut facts),
             ) => {
                 if let Some(due) = due {
-                    facts.due.push((updated_at, Some(due)));
+                    facts.set_due(updated_at, Some(due));
                 } else if clear_due {
-                    facts.due.push((updated_at, None));
+                    facts.set_due(updated_at, None);
                 }
                 (facts, None)
             }
             (TaskEvent::TaskCompleted { completed_at }, Some(mut facts)) => {
-                facts.done.push((completed_at, true));
+                facts.set_done(completed_at, true);
                 (facts, Some((completed_at, Count::Completed)))
             }
             (
@@ -414,7 +461,7 @@ impl Projection for TaskDaily {
                 },
                 Some(mut facts),
             ) => {
-                facts.due.push((completed_at, Some(next_due)));
+                facts.set_due(completed_at, Some(next_due));
                 (facts, Some((completed_at, Count::Completed)))
             }
             (
@@ -426,18 +473,18 @@ impl Projection for TaskDaily {
                 Some(mut facts),
             ) => {
                 match next_due {
-                    Some(next) => facts.due.push((skipped_at, Some(next))),
+                    Some(next) => facts.set_due(skipped_at, Some(next)),
                     // the series is over: the task is closed, no completion counted
-                    None => facts.done.push((skipped_at, true)),
+                    None => facts.set_done(skipped_at, true),
                 }
                 (facts, None)
             }
             (TaskEvent::TaskReopened { reopened_at }, Some(mut facts)) => {
-                facts.done.push((reopened_at, false));
+                facts.set_done(reopened_at, false);
                 (facts, None)
             }
             (TaskEvent::TaskDeleted { deleted_at }, Some(mut facts)) => {
-                facts.deleted_at = Some(deleted_at);
+                facts.delete(deleted_at);
                 (facts, None)
             }
             (_, current) => {
@@ -526,9 +573,9 @@ mod tests {
     #[test]
     fn completion_reopen_and_delete_follow_their_instants() {
         let mut t = task(utc(2026, 4, 1, 9, 0), Some(utc(2026, 4, 1, 12, 0)));
-        t.done.push((utc(2026, 4, 3, 10, 0), true));
-        t.done.push((utc(2026, 4, 5, 10, 0), false));
-        t.deleted_at = Some(utc(2026, 4, 7, 10, 0));
+        t.set_done(utc(2026, 4, 3, 10, 0), true);
+        t.set_done(utc(2026, 4, 5, 10, 0), false);
+        t.delete(utc(2026, 4, 7, 10, 0));
         let ends: Vec<_> = (1..=8).map(|d| utc(2026, 4, d + 1, 0, 0)).collect();
         // ends of 4/1 .. 4/8
         assert_eq!(
@@ -545,14 +592,11 @@ mod tests {
     fn due_changes_and_occurrences_move_the_due_time() {
         let mut t = task(utc(2026, 4, 1, 9, 0), Some(utc(2026, 4, 1, 12, 0)));
         // postponed on 4/2 to 4/5, then the due time removed on 4/6, set again on 4/8 to 4/8
-        t.due
-            .push((utc(2026, 4, 2, 8, 0), Some(utc(2026, 4, 5, 12, 0))));
-        t.due.push((utc(2026, 4, 6, 8, 0), None));
-        t.due
-            .push((utc(2026, 4, 8, 8, 0), Some(utc(2026, 4, 8, 12, 0))));
+        t.set_due(utc(2026, 4, 2, 8, 0), Some(utc(2026, 4, 5, 12, 0)));
+        t.set_due(utc(2026, 4, 6, 8, 0), None);
+        t.set_due(utc(2026, 4, 8, 8, 0), Some(utc(2026, 4, 8, 12, 0)));
         // an occurrence completed on 4/9 moves it to 4/16
-        t.due
-            .push((utc(2026, 4, 9, 8, 0), Some(utc(2026, 4, 16, 12, 0))));
+        t.set_due(utc(2026, 4, 9, 8, 0), Some(utc(2026, 4, 16, 12, 0)));
         let ends: Vec<_> = (1..=10).map(|d| utc(2026, 4, d + 1, 0, 0)).collect();
         assert_eq!(
             overdue_at_day_ends(&[t.clone()], &ends),
@@ -575,11 +619,11 @@ mod tests {
         assert!(!open.overdue_at(clock.day_range(date(2026, 6, 9)).end));
         // completed at 03:30 local (before the day's end): not overdue
         let mut done = open.clone();
-        done.done.push((utc(2026, 6, 11, 1, 30), true));
+        done.set_done(utc(2026, 6, 11, 1, 30), true);
         assert!(!done.overdue_at(end));
         // completed at 04:30 local: overdue at the end of 6/10, not of 6/11
         let mut late = open.clone();
-        late.done.push((utc(2026, 6, 11, 2, 30), true));
+        late.set_done(utc(2026, 6, 11, 2, 30), true);
         assert!(late.overdue_at(end));
         assert!(!late.overdue_at(clock.day_range(date(2026, 6, 11)).end));
         // due exactly at 04:00 local: not overdue at the end of 6/10, only of 6/11
@@ -597,8 +641,13 @@ mod tests {
         let never_due = task(utc(2026, 1, 1, 0, 0), None);
         assert_eq!(never_due.sort_key(), NEVER);
         let mut deleted = task(utc(2026, 1, 1, 0, 0), Some(utc(2026, 1, 2, 0, 0)));
-        deleted.deleted_at = Some(utc(2026, 1, 5, 0, 0));
+        deleted.delete(utc(2026, 1, 5, 0, 0));
         assert_eq!(deleted.sort_key(), instant_key(utc(2026, 1, 5, 0, 0)));
+        // completed before it was due: never overdue
+        let mut on_time = task(utc(2026, 1, 1, 0, 0), Some(utc(2026, 1, 2, 0, 0)));
+        on_time.set_done(utc(2026, 1, 1, 12, 0), true);
+        assert_eq!(on_time.sort_key(), NEVER);
+        assert_eq!(on_time.overdue_never_after(), Some(utc(2026, 1, 1, 0, 0)));
     }
 
     #[tokio::test]
@@ -610,15 +659,20 @@ mod tests {
         let open = task(utc(2026, 4, 1, 0, 0), due);
         let never_due = task(utc(2026, 4, 1, 0, 0), None);
         let mut done_before = task(utc(2026, 4, 1, 0, 0), due);
-        done_before.done.push((utc(2026, 4, 20, 0, 0), true));
+        done_before.set_done(utc(2026, 4, 20, 0, 0), true);
         let mut done_after = task(utc(2026, 4, 1, 0, 0), due);
-        done_after.done.push((utc(2026, 5, 3, 0, 0), true));
+        done_after.set_done(utc(2026, 5, 3, 0, 0), true);
         let mut deleted_after = task(utc(2026, 4, 2, 0, 0), due);
-        deleted_after.deleted_at = Some(utc(2026, 5, 2, 0, 0));
+        deleted_after.delete(utc(2026, 5, 2, 0, 0));
         let mut reopened = done_before.clone();
         reopened.task_id = Uuid::now_v7();
-        reopened.done.push((utc(2026, 4, 25, 0, 0), false));
+        reopened.set_done(utc(2026, 4, 25, 0, 0), false);
         let created_after = task(utc(2026, 5, 11, 0, 0), due);
+        // open, but its due time removed: overdue until then only
+        let mut cleared_before = task(utc(2026, 4, 1, 0, 0), due);
+        cleared_before.set_due(utc(2026, 4, 30, 0, 0), None);
+        let mut cleared_after = task(utc(2026, 4, 1, 0, 0), due);
+        cleared_after.set_due(utc(2026, 5, 1, 0, 0), None);
         let all = [
             &open,
             &never_due,
@@ -627,6 +681,8 @@ mod tests {
             &deleted_after,
             &reopened,
             &created_after,
+            &cleared_before,
+            &cleared_after,
         ];
         let mut set = RowSet::default();
         for (owner, facts) in all.iter().map(|f| (user, *f)).chain([(other, &open)]) {
@@ -654,6 +710,7 @@ mod tests {
                 done_after.task_id,
                 deleted_after.task_id,
                 reopened.task_id,
+                cleared_after.task_id,
             ];
             expected.sort();
             assert_eq!(ids, expected, "pages of {page_size}");
@@ -744,13 +801,15 @@ mod tests {
             .unwrap()
             .decode()
             .unwrap();
+        assert!(facts.done && !facts.deleted);
+        assert_eq!(facts.since, utc(2026, 4, 2, 13, 0));
         assert_eq!(
-            facts.done,
+            facts.overdue,
             vec![
-                (utc(2026, 4, 1, 13, 0), true),
-                (utc(2026, 4, 1, 14, 0), false),
-                (utc(2026, 4, 2, 13, 0), true)
-            ]
+                (utc(2026, 4, 1, 12, 0), utc(2026, 4, 1, 13, 0)),
+                (utc(2026, 4, 1, 14, 0), utc(2026, 4, 2, 13, 0)),
+            ],
+            "due 12:00, completed 13:00, reopened 14:00, completed the next day"
         );
         assert!(
             facts.overdue_at(utc(2026, 4, 2, 0, 0)),
@@ -771,5 +830,256 @@ mod tests {
             TaskDaily.apply(&orphan, &mut rows),
             Err(ProjectionError::Poison(_))
         ));
+    }
+
+    /// The model before stretches, kept as the reference: every change with its instant, the
+    /// state at `t` the one left by the last change (in log order) strictly before `t`.
+    #[derive(Debug)]
+    struct History {
+        created_at: DateTime<Utc>,
+        due: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+        done: Vec<(DateTime<Utc>, bool)>,
+        deleted_at: Option<DateTime<Utc>>,
+    }
+
+    impl History {
+        fn overdue_at(&self, t: DateTime<Utc>) -> bool {
+            fn as_of<T: Copy>(changes: &[(DateTime<Utc>, T)], t: DateTime<Utc>) -> Option<T> {
+                changes
+                    .iter()
+                    .rev()
+                    .find(|(at, _)| *at < t)
+                    .map(|(_, v)| *v)
+            }
+            if self.created_at >= t || self.deleted_at.is_some_and(|d| d < t) {
+                return false;
+            }
+            if as_of(&self.done, t).unwrap_or(false) {
+                return false;
+            }
+            matches!(as_of(&self.due, t).flatten(), Some(due) if due < t)
+        }
+    }
+
+    /// xorshift64: deterministic pseudo-random numbers for the property test.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    #[test]
+    fn overdue_stretches_match_the_history_of_changes() {
+        let base = utc(2026, 4, 1, 0, 0);
+        let minute = |m: u64| base + Duration::minutes(m as i64);
+        // due times from 10 minutes before the first creation to after most changes
+        let random_due = |rng: &mut XorShift| match rng.below(5) {
+            0 => None,
+            _ => Some(minute(rng.below(70)) - Duration::minutes(10)),
+        };
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let (mut stretches, mut several, mut merged) = (0, 0, 0);
+        for case in 0..5_000 {
+            let created = minute(rng.below(5));
+            let due = random_due(&mut rng);
+            let mut facts = TaskFacts::new(Uuid::nil(), created, due);
+            let mut history = History {
+                created_at: created,
+                due: vec![(created, due)],
+                done: Vec::new(),
+                deleted_at: None,
+            };
+            let mut at = created;
+            for _ in 0..rng.below(25) {
+                // monotonic, often several changes at the same instant
+                at += Duration::minutes(rng.below(4) as i64);
+                let before = (facts.overdue.len(), facts.overdue.last().copied());
+                match rng.below(10) {
+                    0..=3 => {
+                        let due = random_due(&mut rng);
+                        facts.set_due(at, due);
+                        history.due.push((at, due));
+                    }
+                    4 => {
+                        // an update leaving the due time as it is
+                        facts.set_due(at, facts.due);
+                        history.due.push((at, facts.due));
+                    }
+                    5 | 6 => {
+                        facts.set_done(at, true);
+                        history.done.push((at, true));
+                    }
+                    7 | 8 => {
+                        facts.set_done(at, false);
+                        history.done.push((at, false));
+                    }
+                    _ if history.deleted_at.is_none() => {
+                        facts.delete(at);
+                        history.deleted_at = Some(at);
+                    }
+                    _ => {}
+                }
+                // the last stretch extended: merged with the one this change closed
+                merged += usize::from(
+                    facts.overdue.len() == before.0 && facts.overdue.last().copied() != before.1,
+                );
+            }
+            assert!(
+                facts
+                    .overdue
+                    .iter()
+                    .all(|(from, to)| from >= &created && from < to)
+                    && facts.overdue.windows(2).all(|w| w[0].1 < w[1].0),
+                "case {case}: stretches in order, disjoint, merged: {facts:?}"
+            );
+            stretches += facts.overdue.len();
+            several += usize::from(facts.overdue.len() > 1);
+            let row: TaskFacts =
+                serde_json::from_value(serde_json::to_value(&facts).unwrap()).unwrap();
+            assert_eq!(row, facts);
+            let never_after = facts.overdue_never_after();
+            let sort_key = facts.sort_key();
+            // every half minute, so every change instant and due time is checked exactly, and
+            // between them
+            for half in 0..=2 * 130 {
+                let t = base - Duration::minutes(15) + Duration::seconds(30 * half);
+                let overdue = facts.overdue_at(t);
+                assert_eq!(
+                    overdue,
+                    history.overdue_at(t),
+                    "case {case} at {t}: {facts:?} / {history:?}"
+                );
+                if overdue {
+                    // a query of a range starting at or before `t` reads the row
+                    assert!(sort_key >= instant_key(t), "case {case} at {t}: {facts:?}");
+                    assert!(never_after.is_none_or(|n| t <= n), "case {case} at {t}");
+                }
+            }
+        }
+        // the cases do exercise what they check (2224, 400 and 1075 with this seed)
+        assert!(stretches > 2_000, "{stretches} stretches");
+        assert!(several > 300, "{several} tasks with several stretches");
+        assert!(merged > 1_000, "{merged} stretches merged");
+    }
+
+    fn created_event(user: Uuid, id: Uuid, at: DateTime<Utc>, due: DateTime<Utc>) -> LoggedEvent {
+        let payload = TaskEvent::TaskCreated {
+            task_id: id,
+            user_id: user,
+            title: "t".into(),
+            description: String::new(),
+            due: Some(due),
+            priority: 0,
+            tags: vec![],
+            parent_task_id: None,
+            created_at: at,
+            project: None,
+            recurrence: None,
+        };
+        event(user, id, serde_json::to_value(payload).unwrap())
+    }
+
+    #[test]
+    fn occurrences_completed_before_they_are_due_keep_the_row_size() {
+        let (user, id) = (Uuid::now_v7(), Uuid::now_v7());
+        let nine = utc(2026, 1, 1, 9, 0);
+        let mut rows = RowSet::default();
+        let created = created_event(user, id, utc(2026, 1, 1, 8, 0), nine);
+        TaskDaily.apply(&created, &mut rows).unwrap();
+        let key = RowKey::new(user, id.to_string());
+        let size = |rows: &RowSet| rows.get(&key).unwrap().doc.to_string().len();
+        let first = size(&rows);
+        for day in 0..10_000 {
+            let due = nine + Duration::days(day);
+            let completed = TaskEvent::TaskOccurrenceCompleted {
+                completed_at: due - Duration::minutes(30),
+                due,
+                next_due: due + Duration::days(1),
+            };
+            let completed = event(user, id, serde_json::to_value(completed).unwrap());
+            TaskDaily.apply(&completed, &mut rows).unwrap();
+            assert_eq!(size(&rows), first, "after {} completions", day + 1);
+        }
+        let row = rows.get(&key).unwrap();
+        assert_eq!(row.sort_key, OPEN_ENDED);
+        let facts: TaskFacts = row.decode().unwrap();
+        assert!(facts.overdue.is_empty());
+        assert_eq!(facts.due, Some(nine + Duration::days(10_000)));
+        assert!(!facts.overdue_at(nine + Duration::days(5_000) + Duration::minutes(1)));
+        assert!(facts.overdue_at(nine + Duration::days(10_000) + Duration::minutes(1)));
+    }
+
+    #[test]
+    fn occurrences_completed_late_add_one_stretch_a_day_merged_when_adjacent() {
+        let nine = utc(2026, 1, 1, 9, 0);
+        let (hour, day) = (Duration::hours(1), Duration::days(1));
+        let mut t = task(utc(2026, 1, 1, 8, 0), Some(nine));
+        // each day's occurrence completed at 10:00, an hour late
+        for d in 0..365 {
+            let due = nine + day * d;
+            t.set_due(due + hour, Some(due + day));
+            assert_eq!(t.overdue.len(), d as usize + 1);
+        }
+        for d in 0..365 {
+            let due = nine + day * d;
+            assert_eq!(t.overdue[d as usize], (due, due + hour));
+            assert!(!t.overdue_at(due));
+            assert!(t.overdue_at(due + Duration::seconds(1)));
+            assert!(t.overdue_at(due + hour));
+            assert!(!t.overdue_at(due + hour + Duration::seconds(1)));
+        }
+        // a day missed: the next day at 10:00 its occurrence is completed, moving the due time
+        // to that day's 09:00 (still past), then that one at 10:05
+        let missed = nine + day * 365;
+        t.set_due(missed + day + hour, Some(missed + day));
+        t.set_due(
+            missed + day + hour + Duration::minutes(5),
+            Some(missed + day * 2),
+        );
+        assert_eq!(t.overdue.len(), 366, "one stretch for both");
+        assert_eq!(
+            t.overdue.last(),
+            Some(&(missed, missed + day + hour + Duration::minutes(5)))
+        );
+        assert!(t.overdue_at(missed + day + hour + Duration::minutes(1)));
+        assert!(!t.overdue_at(missed + day * 2));
+    }
+
+    #[test]
+    fn a_change_logged_after_a_later_one_takes_effect_at_that_later_instant() {
+        let mut t = task(utc(2026, 4, 1, 9, 0), Some(utc(2026, 4, 1, 10, 0)));
+        t.set_due(utc(2026, 4, 1, 12, 0), Some(utc(2026, 4, 1, 15, 0)));
+        assert_eq!(
+            t.overdue,
+            vec![(utc(2026, 4, 1, 10, 0), utc(2026, 4, 1, 12, 0))]
+        );
+        // a process with a slow clock moves the due time "at 11:00", logged after the change
+        // at 12:00: it takes effect at 12:00
+        t.set_due(utc(2026, 4, 1, 11, 0), Some(utc(2026, 4, 1, 16, 0)));
+        assert_eq!(t.since, utc(2026, 4, 1, 12, 0));
+        assert_eq!(
+            t.overdue,
+            vec![(utc(2026, 4, 1, 10, 0), utc(2026, 4, 1, 12, 0))],
+            "the stretch recorded stays"
+        );
+        assert!(t.overdue_at(utc(2026, 4, 1, 11, 30)), "still due at 10:00");
+        assert!(t.overdue_at(utc(2026, 4, 1, 12, 0)));
+        assert!(
+            !t.overdue_at(utc(2026, 4, 1, 15, 30)),
+            "due at 16:00 from 12:00 on"
+        );
+        assert!(t.overdue_at(utc(2026, 4, 1, 16, 30)));
+        // before the creation: takes effect at the creation
+        let mut early = task(utc(2026, 4, 1, 9, 0), Some(utc(2026, 4, 1, 10, 0)));
+        early.set_done(utc(2026, 4, 1, 8, 0), true);
+        assert_eq!(early.since, utc(2026, 4, 1, 9, 0));
+        assert!(early.overdue.is_empty());
+        assert!(!early.overdue_at(utc(2026, 4, 1, 10, 30)));
+        assert_eq!(early.sort_key(), NEVER);
     }
 }
