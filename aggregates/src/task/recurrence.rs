@@ -170,11 +170,47 @@ impl Recurrence {
         }
     }
 
+    /// The occurrence after `occurrence` (itself an occurrence) of the series that starts at
+    /// `anchor`: [`Recurrence::next_after`]`(anchor, occurrence)`, expanded from `occurrence`
+    /// instead of `anchor` where that gives the same answer, so the cost does not grow with the
+    /// series (from the anchor the crate walks every occurrence before: 3.5 ms at the 10 000th
+    /// of a daily series).
+    ///
+    /// Restarting a rule at one of its own occurrences keeps its set after it: the periods
+    /// (INTERVAL, WKST weeks) stay aligned because an occurrence lies in a period of the rule, and
+    /// what an RRULE takes from its start (the weekday, day of month, month, time of day) every
+    /// occurrence shares; the day of month of `Every` months keeps the anchor's
+    /// ([`Recurrence::rrule_text`] of the anchor), and COUNT is decided by [`Series`], not here.
+    /// The exception is an occurrence moved by a daylight-saving gap (not at the anchor's local
+    /// time of day): the series is then expanded from the anchor.
+    pub fn next_after_occurrence(
+        &self,
+        anchor: DateTime<Utc>,
+        occurrence: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let zone = self.zone();
+        let local_time = |t: DateTime<Utc>| t.with_timezone(&zone).time();
+        if occurrence <= anchor || local_time(occurrence) != local_time(anchor) {
+            return self.next_after(anchor, occurrence);
+        }
+        self.expand(&self.rrule_text(anchor), occurrence, occurrence)
+    }
+
     /// The first occurrence strictly after `after` of the series that starts at `start`
     /// (expanded by the `rrule` crate); `None` when the rule has no such occurrence (its COUNT or
     /// UNTIL is exhausted, or it never matches again).
     pub fn next_after(&self, start: DateTime<Utc>, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let rule = parse(&self.rrule_text(start)).ok()?;
+        self.expand(&self.rrule_text(start), start, after)
+    }
+
+    /// The first occurrence strictly after `after` of `rrule` starting at `start`.
+    fn expand(
+        &self,
+        rrule: &str,
+        start: DateTime<Utc>,
+        after: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let rule = parse(rrule).ok()?;
         let zone = self.zone();
         let set = rule.build(start.with_timezone(&zone)).ok()?;
         // `after` is inclusive in the crate; occurrences are whole seconds
@@ -221,7 +257,7 @@ impl Series {
             return None;
         }
         match self.recurrence.repeat_from {
-            RepeatFrom::DueDate => self.recurrence.next_after(self.anchor, due),
+            RepeatFrom::DueDate => self.recurrence.next_after_occurrence(self.anchor, due),
             RepeatFrom::CompletionDate => {
                 // the completion's local day at the due's local time of day
                 let zone = self.recurrence.zone();
@@ -330,5 +366,90 @@ mod tests {
             daily(Some("Mars/Olympus")).syntax_checked().is_err(),
             "unknown zones are refused"
         );
+    }
+
+    /// Expanding from the current occurrence gives, occurrence after occurrence, what expanding
+    /// from the anchor gives: `Every` rules (month ends included), RRULEs that take their
+    /// weekday, position or day from the start, several per day, daylight-saving gaps.
+    #[test]
+    fn expanding_from_an_occurrence_matches_expanding_from_the_anchor() {
+        use chrono::TimeZone;
+        let every = |interval, unit| RecurrenceRule::Every { interval, unit };
+        let rrule = |text: &str| RecurrenceRule::Rrule(text.to_string());
+        let rules = [
+            every(1, IntervalUnit::Days),
+            every(3, IntervalUnit::Days),
+            every(2, IntervalUnit::Weeks),
+            every(1, IntervalUnit::Months),
+            every(3, IntervalUnit::Months),
+            rrule("FREQ=WEEKLY;BYDAY=MO,TH"),
+            rrule("FREQ=WEEKLY;INTERVAL=2;BYDAY=SA,SU"),
+            rrule("FREQ=MONTHLY;BYDAY=FR;BYSETPOS=-1"),
+            rrule("FREQ=MONTHLY;BYDAY=2TU"),
+            rrule("FREQ=MONTHLY;BYMONTHDAY=-1"),
+            rrule("FREQ=MONTHLY"),
+            rrule("FREQ=YEARLY"),
+            rrule("FREQ=DAILY;BYHOUR=2,9,17"),
+        ];
+        // a month end, a leap day, and 02:30 in Paris the week before the night DST starts
+        // (02:30 does not exist on 29 March 2026)
+        let anchors = [
+            ("UTC", Utc.with_ymd_and_hms(2026, 1, 31, 9, 0, 0).unwrap()),
+            ("UTC", Utc.with_ymd_and_hms(2028, 2, 29, 7, 0, 0).unwrap()),
+            (
+                "Europe/Paris",
+                Utc.with_ymd_and_hms(2026, 3, 22, 1, 30, 0).unwrap(),
+            ),
+            (
+                "America/New_York",
+                Utc.with_ymd_and_hms(2026, 10, 30, 13, 0, 0).unwrap(),
+            ),
+        ];
+        let mut compared = 0;
+        for rule in &rules {
+            for (zone, anchor) in anchors {
+                let recurrence = Recurrence {
+                    rule: rule.clone(),
+                    repeat_from: RepeatFrom::DueDate,
+                    time_zone: Some(zone.to_string()),
+                };
+                let mut due = anchor;
+                for _ in 0..40 {
+                    let expected = recurrence.next_after(anchor, due);
+                    assert_eq!(
+                        recurrence.next_after_occurrence(anchor, due),
+                        expected,
+                        "{rule:?} in {zone} from {anchor}, after {due}"
+                    );
+                    compared += 1;
+                    match expected {
+                        Some(next) => due = next,
+                        None => break,
+                    }
+                }
+            }
+        }
+        assert!(compared > 1_500, "compared {compared} occurrences");
+    }
+
+    #[test]
+    fn a_series_count_still_ends_it() {
+        use chrono::TimeZone;
+        let anchor = Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap();
+        let mut series = Series::new(
+            Recurrence {
+                rule: RecurrenceRule::Rrule("FREQ=DAILY;COUNT=5".into()),
+                repeat_from: RepeatFrom::DueDate,
+                time_zone: None,
+            },
+            anchor,
+        );
+        let mut due = anchor;
+        while let Some(next) = series.next_due(due, due) {
+            due = next;
+            series.occurrence += 1;
+        }
+        assert_eq!(series.occurrence, 5);
+        assert_eq!(due, anchor + Duration::days(4));
     }
 }
