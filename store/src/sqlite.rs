@@ -205,23 +205,12 @@ impl SqliteStore {
         aggregate_id: Option<&str>,
         after_sequence: i64,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
-        // One stream comes in sequence order (cqrs-es's contract, as postgres-es does); every
-        // stream of a type in log order.
-        let order = if aggregate_id.is_some() {
-            "sequence"
-        } else {
-            "global_position"
-        };
-        let rows = query(&format!(
-            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
-             FROM events WHERE aggregate_type = $1 AND ($2 IS NULL OR aggregate_id = $2) AND sequence > $3 \
-             ORDER BY {order}"
-        ))
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(after_sequence)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = query(&stream_query(aggregate_id.is_some()))
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(after_sequence)
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter()
             .map(|row| {
                 let sequence: i64 = row.try_get("sequence")?;
@@ -237,6 +226,25 @@ impl SqliteStore {
             })
             .collect()
     }
+}
+
+/// The SELECT of [`SqliteStore::select_serialized`] (`$1` type, `$2` id, `$3` after sequence):
+/// one stream (`one`) in sequence order (cqrs-es's contract, as postgres-es does), or every
+/// stream of a type in log order.
+///
+/// Two statements, not one with `($2 IS NULL OR aggregate_id = $2)`: SQLite plans that condition
+/// for both cases, so it could not search the primary key by aggregate id and scanned every
+/// event of the type on each load of one stream (a command's cost grew with the log).
+fn stream_query(one: bool) -> String {
+    let (stream, order) = if one {
+        ("aggregate_id = $2", "sequence")
+    } else {
+        ("$2 IS NULL", "global_position")
+    };
+    format!(
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
+         FROM events WHERE aggregate_type = $1 AND {stream} AND sequence > $3 ORDER BY {order}"
+    )
 }
 
 /// The read-model file of the log file `path`: `lifeos.db` → `lifeos.read-models.db`.
@@ -434,5 +442,40 @@ impl PersistedEventRepository for SqliteStore {
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
         let events = self.select_serialized(A::TYPE, None, 0).await?;
         Ok(crate::backend::replay_stream(events))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loading one stream searches the primary key down to the sequence: its cost does not
+    /// grow with the number of events of the type.
+    #[tokio::test]
+    async fn loading_one_stream_searches_the_primary_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("lifeos.db"))
+            .await
+            .expect("open");
+        crate::migrate(&crate::Store::Sqlite(store.clone()))
+            .await
+            .expect("migrate");
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", stream_query(true)))
+            .bind("task")
+            .bind("some-task")
+            .bind(0_i64)
+            .fetch_all(store.reader())
+            .await
+            .expect("query plan")
+            .iter()
+            .map(|row| row.try_get::<String, _>("detail").expect("detail"))
+            .collect();
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("aggregate_type=? AND aggregate_id=? AND sequence>?"),
+            "plan: {plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "plan: {plan}");
+        store.close().await;
     }
 }
