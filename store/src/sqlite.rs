@@ -261,8 +261,9 @@ pub fn read_models_file(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// The schema name the read-model file is attached under on the log file's connections.
-pub const READ_MODELS_SCHEMA: &str = "read_models";
+/// The schema name the read-model file is attached under on the log file's connections (also
+/// spelled out in `migrations/sqlite/0005_read_models_file.sql`).
+const READ_MODELS_SCHEMA: &str = "read_models";
 
 /// Attaches the read-model file at `path` to `conn` as [`READ_MODELS_SCHEMA`]: read-only on a
 /// read-only connection (ATTACH takes the main database's open flags).
@@ -454,12 +455,9 @@ mod tests {
     #[tokio::test]
     async fn loading_one_stream_searches_the_primary_key() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("lifeos.db"))
-            .await
-            .expect("open");
-        crate::migrate(&crate::Store::Sqlite(store.clone()))
-            .await
-            .expect("migrate");
+        let crate::Store::Sqlite(store) = crate::testing::sqlite_store(dir.path()).await else {
+            panic!("sqlite_store opens SQLite");
+        };
         let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", stream_query(true)))
             .bind("task")
             .bind("some-task")
