@@ -6,6 +6,8 @@
 //! transaction (exactly-once, restartable anywhere). Rows of every projection share one table
 //! shape ([`Row`]), stored by [`ReadModels`] on PostgreSQL or SQLite.
 
+mod build_pace;
+mod build_rows;
 pub mod calendar_daily;
 pub mod calendar_events;
 pub mod daily;

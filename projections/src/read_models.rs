@@ -1,5 +1,8 @@
 //! Storage of read-model rows and projection checkpoints, on either backend.
 
+use std::borrow::Borrow;
+use std::sync::Arc;
+
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -7,6 +10,7 @@ use sqlx::Row as _;
 use store::{LogFeed, Position, Store};
 use uuid::Uuid;
 
+use crate::build_pace::BuildPace;
 use crate::{Projection, ProjectionError, Row, RowKey};
 
 /// Where a listing resumes: after the row with this `(sort_key, row_id)`.
@@ -158,19 +162,21 @@ impl DocFilter {
 pub struct ReadModels {
     store: Store,
     feed: LogFeed,
+    pace: Arc<BuildPace>,
 }
 
 /// Events the shared log reader keeps per segment: two rebuild batches, so runners rebuilding
 /// side by side share their reads while the slowest trails the fastest by up to that much.
 const FEED_CAPACITY: usize = 10_000;
 
-type Changes = [(RowKey, Option<Row>)];
-
 impl ReadModels {
     /// Read models in the same database as `store`'s log.
     pub fn new(store: Store) -> Self {
         let feed = LogFeed::new(store.clone(), FEED_CAPACITY);
-        Self { store, feed }
+        // a build reads on while within half the feed of the slowest: a read-ahead batch
+        // still lands in the segment the slowest reads from
+        let pace = Arc::new(BuildPace::new(FEED_CAPACITY as u64 / 2));
+        Self { store, feed, pace }
     }
 
     /// The event store underneath.
@@ -182,6 +188,11 @@ impl ReadModels {
     /// log, whatever the number of projections).
     pub fn feed(&self) -> &LogFeed {
         &self.feed
+    }
+
+    /// The builds of new generations in this process, kept reading the log together.
+    pub(crate) fn pace(&self) -> &Arc<BuildPace> {
+        &self.pace
     }
 
     /// The position of the last committed event, readable yet or not.
@@ -261,13 +272,18 @@ impl ReadModels {
         }
     }
 
-    /// Writes `changes` to `model` and moves its checkpoint to `checkpoint`, in one transaction.
-    pub async fn commit(
+    /// Writes `changes` to `model` and moves its checkpoint to `checkpoint`, in one transaction:
+    /// `(key, Some(row))` upserts, `(key, None)` deletes (owned or borrowed).
+    pub async fn commit<K: Borrow<RowKey>, R: Borrow<Row>>(
         &self,
         model: &str,
-        changes: &Changes,
+        changes: &[(K, Option<R>)],
         checkpoint: Position,
     ) -> Result<(), ProjectionError> {
+        let changes: Vec<(&RowKey, Option<&Row>)> = changes
+            .iter()
+            .map(|(k, r)| (k.borrow(), r.as_ref().map(Borrow::borrow)))
+            .collect();
         match &self.store {
             Store::Postgres(s) => {
                 let mut tx = s.pool().begin().await?;
@@ -279,9 +295,9 @@ impl ReadModels {
                     .execute(&mut *tx)
                     .await?;
                 let (upserts, deletes): (Vec<_>, Vec<_>) =
-                    changes.iter().partition(|(_, row)| row.is_some());
+                    changes.into_iter().partition(|(_, row)| row.is_some());
                 if !upserts.is_empty() {
-                    let rows: Vec<&Row> = upserts.iter().filter_map(|(_, r)| r.as_ref()).collect();
+                    let rows: Vec<&Row> = upserts.iter().filter_map(|(_, r)| *r).collect();
                     sqlx::query(
                         "INSERT INTO read_model_rows (model, user_id, row_id, grp, sort_key, doc) \
                          SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) \
@@ -326,7 +342,7 @@ impl ReadModels {
                 // every upsert in one statement and every delete in another, the rows as one
                 // JSON array each (a statement per row held the one writing connection longer)
                 let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
-                for (key, row) in changes {
+                for (key, row) in &changes {
                     let user = key.user_id.to_string();
                     match row {
                         // serialized as `[user, row, grp, sort key, doc]`

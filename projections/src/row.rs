@@ -114,6 +114,20 @@ impl RowSet {
         self.rows.into_values().flatten().collect()
     }
 
+    /// Whether `key` was loaded or written.
+    pub(crate) fn has(&self, key: &RowKey) -> bool {
+        self.rows.contains_key(key)
+    }
+
+    /// Every loaded or written key with its row (`None`: deleted) and whether it changed.
+    pub(crate) fn into_entries(self) -> impl Iterator<Item = (RowKey, Option<Row>, bool)> {
+        let marked = self.marked;
+        self.rows.into_iter().map(move |(key, row)| {
+            let changed = marked.contains(&key);
+            (key, row, changed)
+        })
+    }
+
     /// The changed rows: `(key, Some(row))` to upsert, `(key, None)` to delete.
     pub fn into_changes(mut self) -> Vec<(RowKey, Option<Row>)> {
         self.dirty

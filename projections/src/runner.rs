@@ -9,8 +9,10 @@ use store::{Journal, Lease, Position};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::build_pace::PaceSlot;
+use crate::build_rows::BuildRows;
 use crate::status::{RunState, model_version};
-use crate::{Projection, ProjectionError, ReadModels, RowKey, RowSet};
+use crate::{Projection, ProjectionError, ReadModels, Row, RowKey, RowSet};
 
 /// How often a standby runner retries the lease.
 const LEASE_RETRY: Duration = Duration::from_millis(500);
@@ -21,6 +23,9 @@ const RECOUNT: Duration = Duration::from_secs(30);
 /// How long a woken runner lets further commits arrive before it reads them: under load, one
 /// batch (one read, one read-model transaction) then carries many commands instead of one.
 const WAKE_COALESCE: Duration = Duration::from_millis(2);
+/// How long a build ahead of the others waits for them before the runner sees to its live
+/// model again.
+const PACE_PATIENCE: Duration = Duration::from_millis(200);
 
 /// When a batch writes its read-model transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +46,7 @@ pub struct ProjectionRunner {
     models: ReadModels,
     batch_size: usize,
     rebuild_batch_size: usize,
+    build_memory: usize,
     idle_poll: Duration,
 }
 
@@ -76,10 +82,32 @@ impl RunnerHandle {
 struct Build {
     model: String,
     checkpoint: Position,
+    /// Its rows, written behind: when they outgrow their budget, and before the switch.
+    rows: BuildRows,
     applied: u64,
     total: u64,
     /// When `total` was last counted.
     counted: Instant,
+    /// A batch failed half-way through its fold: start the generation again.
+    restart: bool,
+    /// Its place among the builds of this process (they read the log together).
+    pace: PaceSlot,
+}
+
+impl Build {
+    /// A build of `model` from the start of the log, which holds `total` events.
+    fn new(model: String, total: u64, memory: usize, pace: PaceSlot) -> Self {
+        Self {
+            pace,
+            model,
+            checkpoint: Position::START,
+            rows: BuildRows::new(memory),
+            applied: 0,
+            total,
+            counted: Instant::now(),
+            restart: false,
+        }
+    }
 }
 
 /// Why the inner loop ended.
@@ -96,6 +124,7 @@ impl ProjectionRunner {
             models,
             batch_size: 500,
             rebuild_batch_size: 5_000,
+            build_memory: 8 << 20,
             idle_poll: Duration::from_millis(250),
         }
     }
@@ -109,6 +138,14 @@ impl ProjectionRunner {
     /// Events per transaction while building a new generation (default 5 000).
     pub fn rebuild_batch_size(mut self, n: usize) -> Self {
         self.rebuild_batch_size = n.max(1);
+        self
+    }
+
+    /// How many bytes of rows a build holds in memory before it writes them (default 8 MiB):
+    /// rows stay held between a build's batches, so a row many batches touch is loaded and
+    /// written once per flush, not once per batch.
+    pub fn build_memory(mut self, bytes: usize) -> Self {
+        self.build_memory = bytes;
         self
     }
 
@@ -156,12 +193,7 @@ impl ProjectionRunner {
             let Some(last) = events.last().map(|e| e.position) else {
                 return Ok(None);
             };
-            let mut keys: Vec<RowKey> = events
-                .iter()
-                .flat_map(|e| self.projection.keys(e))
-                .collect();
-            keys.sort();
-            keys.dedup();
+            let keys = self.keys(&events);
             let loading = Instant::now();
             let mut rows = RowSet::new(self.models.load(model, &keys).await?);
             let load = loading.elapsed();
@@ -200,6 +232,103 @@ impl ProjectionRunner {
                 Some((_, err)) => return Err(err),
             }
         }
+    }
+
+    /// The rows `events` touch, sorted, each once.
+    fn keys(&self, events: &[Arc<store::LoggedEvent>]) -> Vec<RowKey> {
+        let mut keys: Vec<RowKey> = events
+            .iter()
+            .flat_map(|e| self.projection.keys(e))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// One batch into the generation being built, on its held rows (loading only rows it let go
+    /// of); writes them when they outgrow their budget. An event the fold refuses stops the
+    /// build as it stops a live model (the half-built generation is never resumed). Returns the
+    /// events applied.
+    async fn step_build(&self, b: &mut Build) -> Result<u64, ProjectionError> {
+        if b.restart {
+            self.models.drop_model(&b.model).await?;
+            *b = Build::new(
+                b.model.clone(),
+                b.total,
+                self.build_memory,
+                self.models.pace().join(),
+            );
+        }
+        if !b.pace.turn(b.checkpoint, PACE_PATIENCE).await {
+            return Ok(0);
+        }
+        let started = Instant::now();
+        let events = self
+            .models
+            .feed()
+            .read_after(b.checkpoint, self.rebuild_batch_size)
+            .await?;
+        let read = started.elapsed();
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(0);
+        };
+        let keys = self.keys(&events);
+        let loading = Instant::now();
+        let (mut rows, missing) = b.rows.take(&keys);
+        if !missing.is_empty() {
+            match self.models.load(&b.model, &missing).await {
+                Ok(loaded) => rows.extend(loaded),
+                Err(err) => {
+                    // give the taken rows back unchanged: the batch is read again later
+                    b.rows.put_back(RowSet::new(rows), Vec::new());
+                    return Err(err);
+                }
+            }
+        }
+        let load = loading.elapsed();
+        let applying = Instant::now();
+        let mut set = RowSet::new(rows);
+        if let Some(err) = events
+            .iter()
+            .find_map(|event| self.projection.apply(event, &mut set).err())
+        {
+            // the fold may have changed the rows it took before it failed: the held rows are
+            // no longer the generation's, so it is built again from the start if it is retried
+            b.restart = true;
+            return Err(err);
+        }
+        b.rows.put_back(set, missing);
+        let apply = applying.elapsed();
+        b.checkpoint = last;
+        b.applied += events.len() as u64;
+        b.pace.advanced(last);
+        let flushing = Instant::now();
+        let flushed = b.rows.over_budget();
+        if flushed {
+            self.flush(b).await?;
+        }
+        tracing::debug!(
+            projection = self.projection.name(),
+            events = events.len(),
+            keys = keys.len(),
+            held = b.rows.len(),
+            flushed,
+            read_ms = read.as_secs_f64() * 1e3,
+            load_ms = load.as_secs_f64() * 1e3,
+            apply_ms = apply.as_secs_f64() * 1e3,
+            commit_ms = flushing.elapsed().as_secs_f64() * 1e3,
+            "projection build batch"
+        );
+        Ok(events.len() as u64)
+    }
+
+    /// Writes a build's changed rows and its checkpoint in one transaction.
+    async fn flush(&self, b: &mut Build) -> Result<(), ProjectionError> {
+        self.models
+            .commit(&b.model, &b.rows.changes(), b.checkpoint)
+            .await?;
+        b.rows.flushed();
+        Ok(())
     }
 
     async fn run(
@@ -275,7 +404,9 @@ impl ProjectionRunner {
         loop {
             if *stop.borrow() {
                 if live > stored {
-                    self.models.commit(&live_model, &[], live).await?;
+                    self.models
+                        .commit::<RowKey, Row>(&live_model, &[], live)
+                        .await?;
                 }
                 return Ok(Exit::Stopped);
             }
@@ -312,7 +443,9 @@ impl ProjectionRunner {
                     tracing::error!(projection = name, error = %poison, "projection stopped on a poison event");
                     // the stored checkpoint names the last event before the poison
                     if live > stored {
-                        self.models.commit(&live_model, &[], live).await?;
+                        self.models
+                            .commit::<RowKey, Row>(&live_model, &[], live)
+                            .await?;
                     }
                     let detail = json!({ "error": *poison.clone() });
                     self.report_state(&live_model, RunState::Stopped, &detail, 0.0)
@@ -349,7 +482,9 @@ impl ProjectionRunner {
                 }
                 check_rebuild = true;
                 if live > stored {
-                    self.models.commit(&live_model, &[], live).await?;
+                    self.models
+                        .commit::<RowKey, Row>(&live_model, &[], live)
+                        .await?;
                     stored = live;
                 }
             }
@@ -398,25 +533,14 @@ impl ProjectionRunner {
         let Some(b) = build else {
             return Ok(applied);
         };
-        if let Some((p, n, _)) = self
-            .step_model(
-                &b.model,
-                b.checkpoint,
-                self.rebuild_batch_size,
-                Commit::Always,
-            )
-            .await?
-        {
-            b.checkpoint = p;
-            b.applied += n;
-            applied += n;
-        }
+        applied += self.step_build(b).await?;
         // Caught up with the live model (which holds everything readable when its batch was
         // read): from now on the new generation is the live one. Waiting instead for a build
         // batch that finds nothing new would never end while commands keep arriving faster than
         // one per batch. Queries switch with one statement; the old rows go afterwards.
         if b.checkpoint >= *live {
             let name = self.projection.name();
+            self.flush(b).await?;
             self.models.activate(name, &b.model).await?;
             let old = std::mem::replace(live_model, b.model.clone());
             *live = b.checkpoint;
@@ -441,13 +565,12 @@ impl ProjectionRunner {
         // a generation left half-built by a crash is never reused: start clean
         self.models.drop_model(&model).await?;
         let total = self.models.store().count_after(Position::START).await?;
-        Ok(Build {
+        Ok(Build::new(
             model,
-            checkpoint: Position::START,
-            applied: 0,
             total,
-            counted: Instant::now(),
-        })
+            self.build_memory,
+            self.models.pace().join(),
+        ))
     }
 
     async fn report(
