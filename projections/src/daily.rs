@@ -164,7 +164,7 @@ pub fn day_key(user_id: Uuid, day: NaiveDate) -> RowKey {
 
 /// `YYYY-MM-DD`: the row id and sort key of a day row.
 pub fn day_id(day: NaiveDate) -> String {
-    day.format("%Y-%m-%d").to_string()
+    day.to_string()
 }
 
 /// Parses a `YYYY-MM-DD` day (exactly that form).
@@ -329,8 +329,7 @@ impl UserClock {
             return Ok(false);
         };
         let PreferencesEvent::PreferencesSet { changes, .. } =
-            serde_json::from_value(event.payload.clone())
-                .map_err(|e| ProjectionError::poison(model, event, e))?;
+            crate::decode_payload(event).map_err(|e| ProjectionError::poison(model, event, e))?;
         if changes.timezone.is_none() && changes.day_start_hour.is_none() {
             return Ok(true);
         }

@@ -102,7 +102,7 @@ impl Projection for FinanceDaily {
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: AccountEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|e| poison(e.to_string()))?;
+            crate::decode_payload(event).map_err(|e| poison(e.to_string()))?;
         let Some(change) = payload.allocation_change() else {
             return Ok(());
         };

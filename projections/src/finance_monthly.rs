@@ -293,7 +293,7 @@ impl Projection for FinanceMonthly {
                 category,
                 line,
                 ..
-            } = serde_json::from_value(event.payload.clone()).map_err(|e| poison(e.to_string()))?;
+            } = crate::decode_payload(event).map_err(|e| poison(e.to_string()))?;
             let key = month_key(user, BUDGET, &month);
             let mut budget: MonthBudget = match rows.get(&key) {
                 Some(row) => row.decode()?,
@@ -307,7 +307,7 @@ impl Projection for FinanceMonthly {
             return Ok(());
         }
         let payload: AccountEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|e| poison(e.to_string()))?;
+            crate::decode_payload(event).map_err(|e| poison(e.to_string()))?;
         let Some(change) = payload.allocation_change() else {
             return Ok(());
         };

@@ -124,7 +124,7 @@ impl FocusDaily {
 /// The instant a focus event lands on (only `FocusEnded` is rolled up).
 fn ended_at(event: &LoggedEvent) -> Option<chrono::DateTime<chrono::Utc>> {
     let fields = event.payload.get("FocusEnded")?;
-    serde_json::from_value(fields.get("ended_at")?.clone()).ok()
+    serde::Deserialize::deserialize(fields.get("ended_at")?).ok()
 }
 
 impl Projection for FocusDaily {
@@ -151,7 +151,7 @@ impl Projection for FocusDaily {
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: FocusEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|e| poison(e.to_string()))?;
+            crate::decode_payload(event).map_err(|e| poison(e.to_string()))?;
         let FocusEvent::FocusEnded {
             outcome,
             kind,

@@ -296,7 +296,7 @@ impl Projection for FocusSessions {
         };
         if !is_focus {
             let PreferencesEvent::PreferencesSet { changes, .. } =
-                serde_json::from_value(event.payload.clone()).map_err(|e| poison(e.to_string()))?;
+                crate::decode_payload(event).map_err(|e| poison(e.to_string()))?;
             let before = timer.clone();
             timer.cycles_before_long_break = changes
                 .cycles_before_long_break
@@ -317,7 +317,7 @@ impl Projection for FocusSessions {
         }
 
         let payload: FocusEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|e| poison(e.to_string()))?;
+            crate::decode_payload(event).map_err(|e| poison(e.to_string()))?;
         let session_key = RowKey::new(user, payload.session_id().to_string());
         let current: Option<SessionView> = rows.get(&session_key).map(Row::decode).transpose()?;
         let live = current.filter(|s| !s.is_ended());

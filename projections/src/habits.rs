@@ -287,7 +287,7 @@ impl Projection for Habits {
         let (Habit::TYPE, Some(user)) = (event.aggregate_type.as_str(), event.user_id) else {
             return Vec::new();
         };
-        let Ok(payload) = serde_json::from_value::<HabitEvent>(event.payload.clone()) else {
+        let Ok(payload) = crate::decode_payload::<HabitEvent>(event) else {
             return Vec::new(); // apply reports it as a poison event
         };
         let mut keys = vec![
@@ -308,7 +308,7 @@ impl Projection for Habits {
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: HabitEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|e| poison(e.to_string()))?;
+            crate::decode_payload(event).map_err(|e| poison(e.to_string()))?;
         let user = event
             .user_id
             .ok_or_else(|| poison("habit event without a user id".to_string()))?;

@@ -506,7 +506,7 @@ impl Projection for HealthDaily {
     fn keys(&self, event: &LoggedEvent) -> Vec<RowKey> {
         // an unreadable payload has no keys: apply() reports it
         let at_of = |event: &LoggedEvent| {
-            let payload = serde_json::from_value::<HealthEvent>(event.payload.clone()).ok()?;
+            let payload = crate::decode_payload::<HealthEvent>(event).ok()?;
             Some(sample_and_time(&payload).1)
         };
         daily::rollup_keys(event, HealthLog::TYPE, at_of, daily::instant_keys)
@@ -522,7 +522,7 @@ impl Projection for HealthDaily {
             .user_id
             .ok_or_else(|| poison("health event without a user id".to_string()))?;
         let payload: HealthEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|e| poison(e.to_string()))?;
+            crate::decode_payload(event).map_err(|e| poison(e.to_string()))?;
         let (sample_id, at) = sample_and_time(&payload);
         let load = |day: NaiveDate| -> Result<DaySamples, ProjectionError> {
             Ok(rows

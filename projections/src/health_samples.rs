@@ -128,7 +128,7 @@ impl Projection for HealthSamples {
             .user_id
             .ok_or_else(|| poison("health event without a user id".to_string()))?;
         let payload: HealthEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|e| poison(e.to_string()))?;
+            crate::decode_payload(event).map_err(|e| poison(e.to_string()))?;
         let key = RowKey::new(user, payload.sample_id().to_string());
         match payload {
             HealthEvent::HealthSampleLogged {

@@ -154,7 +154,7 @@ impl Projection for JournalDaily {
         }
         let poison = |reason: String| ProjectionError::poison(&model, event, reason);
         let payload: JournalEntryEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|e| poison(e.to_string()))?;
+            crate::decode_payload(event).map_err(|e| poison(e.to_string()))?;
         let user = event
             .user_id
             .ok_or_else(|| poison("journal event without a user id".to_string()))?;

@@ -63,8 +63,8 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
 
 pub use error::{PoisonEvent, ProjectionError};
 pub use freshness::Freshness;
-pub use projection::{Projection, payload_field};
+pub use projection::{Projection, decode_payload, payload_field};
 pub use read_models::{DocFilter, ReadModels, RowCursor};
 pub use reader::{MemoryRows, RowReader};
-pub use row::{Row, RowKey, RowSet};
+pub use row::{Doc, Row, RowKey, RowSet};
 pub use runner::{ProjectionRunner, RunnerHandle};

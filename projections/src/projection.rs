@@ -32,10 +32,16 @@ pub trait Projection: Send + Sync + 'static {
     fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError>;
 }
 
+/// The event's payload as the pillar's event type, deserialized from a borrow (copying the
+/// payload first cost every projection a copy of every event).
+pub fn decode_payload<T: DeserializeOwned>(event: &LoggedEvent) -> Result<T, serde_json::Error> {
+    T::deserialize(&event.payload)
+}
+
 /// Field `field` of an event payload's single variant (`{"Variant": {"field": …}}`), if it is
 /// there and reads as `T`: what a projection's [`keys`](Projection::keys) needs (an id, an
 /// instant) without decoding the whole event.
 pub fn payload_field<T: DeserializeOwned>(payload: &serde_json::Value, field: &str) -> Option<T> {
     let (_, fields) = payload.as_object()?.iter().next()?;
-    serde_json::from_value(fields.get(field)?.clone()).ok()
+    T::deserialize(fields.get(field)?).ok()
 }

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::Row as _;
+use sqlx::types::Json;
 use store::{LogFeed, Position, Store};
 use uuid::Uuid;
 
 use crate::build_pace::BuildPace;
-use crate::{Projection, ProjectionError, Row, RowKey};
+use crate::{Doc, Projection, ProjectionError, Row, RowKey};
 
 /// Where a listing resumes: after the row with this `(sort_key, row_id)`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -309,7 +311,11 @@ impl ReadModels {
                     .bind(rows.iter().map(|r| r.key.row_id.as_str()).collect::<Vec<_>>())
                     .bind(rows.iter().map(|r| r.grp.as_str()).collect::<Vec<_>>())
                     .bind(rows.iter().map(|r| r.sort_key.as_str()).collect::<Vec<_>>())
-                    .bind(rows.iter().map(|r| &r.doc).collect::<Vec<_>>())
+                    .bind(
+                        rows.iter()
+                            .map(|r| Json(r.doc.raw()))
+                            .collect::<Vec<_>>(),
+                    )
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -639,7 +645,7 @@ pub(crate) fn decode_pg(row: &sqlx::postgres::PgRow) -> Result<Row, ProjectionEr
         ),
         grp: row.try_get("grp")?,
         sort_key: row.try_get("sort_key")?,
-        doc: row.try_get::<Value, _>("doc")?,
+        doc: Doc::from_raw(row.try_get::<Json<Box<RawValue>>, _>("doc")?.0),
     })
 }
 
@@ -647,11 +653,10 @@ pub(crate) fn decode_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<Row, Projec
     let user: String = row.try_get("user_id")?;
     let user_id = Uuid::parse_str(&user)
         .map_err(|e| ProjectionError::Corrupt(format!("user_id {user:?}: {e}")))?;
-    let doc: String = row.try_get("doc")?;
     Ok(Row {
         key: RowKey::new(user_id, row.try_get::<String, _>("row_id")?),
         grp: row.try_get("grp")?,
         sort_key: row.try_get("sort_key")?,
-        doc: serde_json::from_str(&doc)?,
+        doc: Doc::from_json(row.try_get("doc")?)?,
     })
 }

@@ -149,7 +149,12 @@ impl RowReader for MemoryRows {
             .rows()
             .into_iter()
             .filter(|r| r.key.user_id == user_id && groups.contains(&r.grp.as_str()) && after(r))
-            .filter(|r| filters.iter().all(|f| f.matches(&r.doc)))
+            .filter(|r| {
+                filters.is_empty() || {
+                    let doc = r.doc.value();
+                    filters.iter().all(|f| f.matches(&doc))
+                }
+            })
             .take(limit)
             .cloned()
             .collect())

@@ -369,7 +369,7 @@ fn counted_at(event: &LoggedEvent) -> Option<DateTime<Utc>> {
         _ => return None,
     };
     let fields = event.payload.get(variant)?;
-    serde_json::from_value(fields.get(field)?.clone()).ok()
+    serde::Deserialize::deserialize(fields.get(field)?).ok()
 }
 
 impl Projection for TaskDaily {
@@ -416,8 +416,7 @@ impl Projection for TaskDaily {
         let user = event
             .user_id
             .ok_or_else(|| poison("task event without a user id".to_string()))?;
-        let payload: TaskEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|e| poison(e.to_string()))?;
+        let payload: TaskEvent = crate::decode_payload(event).map_err(|e| poison(e.to_string()))?;
         let task_key = RowKey::new(user, event.aggregate_id.clone());
         let current: Option<TaskFacts> = rows.get(&task_key).map(Row::decode).transpose()?;
         let (facts, counted) = match (payload, current) {

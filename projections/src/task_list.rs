@@ -269,7 +269,7 @@ impl Projection for TaskList {
         let [task_key, stats_key] = <[RowKey; 2]>::try_from(self.keys(event)).map_err(|_| {
             ProjectionError::poison(&self.model(), event, "task event without a user id")
         })?;
-        let payload: TaskEvent = serde_json::from_value(event.payload.clone())
+        let payload: TaskEvent = crate::decode_payload(event)
             .map_err(|e| ProjectionError::poison(&self.model(), event, e))?;
         let mut stats: TaskStats = match rows.get(&stats_key) {
             Some(row) => row.decode()?,

@@ -316,7 +316,7 @@ impl Projection for HabitCount {
         let key = RowKey::new(user, HABIT_COUNT_ROW);
         let count = rows
             .get(&key)
-            .map(|r| r.doc["events"].as_u64().unwrap_or(0))
+            .map(|r| r.doc.value()["events"].as_u64().unwrap_or(0))
             .unwrap_or(0);
         rows.put(Row::new(
             key,
@@ -334,7 +334,7 @@ async fn habit_count(models: &ReadModels, user: Uuid) -> u64 {
         .get(&model, user, HABIT_COUNT_ROW)
         .await
         .expect("habit row")
-        .map_or(0, |r| r.doc["events"].as_u64().expect("events"))
+        .map_or(0, |r| r.doc.value()["events"].as_u64().expect("events"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -641,7 +641,7 @@ async fn rebuild_equals_live(store: Store) {
                 r.key.row_id.clone(),
                 r.grp.clone(),
                 r.sort_key.clone(),
-                r.doc.to_string(),
+                r.doc.value().to_string(),
             )
         }));
     }
@@ -952,7 +952,7 @@ async fn replay_as_of(store: Store) {
                 r.key.row_id.clone(),
                 r.grp.clone(),
                 r.sort_key.clone(),
-                r.doc.to_string(),
+                r.doc.value().to_string(),
             )
         })
         .collect();
