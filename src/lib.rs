@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod memory;
 pub mod server;
 pub mod status;
 
