@@ -30,7 +30,7 @@ const PACE_PATIENCE: Duration = Duration::from_millis(200);
 /// When a batch writes its read-model transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Commit {
-    /// Always (rows and checkpoint): rebuilds, and [`ProjectionRunner::step`].
+    /// Always (rows and checkpoint): [`ProjectionRunner::step`].
     Always,
     /// Only when the batch changed a row. Every runner reads every event, and most events
     /// belong to other pillars: following the log live, a batch that changed nothing leaves
@@ -246,9 +246,10 @@ impl ProjectionRunner {
     }
 
     /// One batch into the generation being built, on its held rows (loading only rows it let go
-    /// of); writes them when they outgrow their budget. An event the fold refuses stops the
-    /// build as it stops a live model (the half-built generation is never resumed). Returns the
-    /// events applied.
+    /// of); writes them when they outgrow their budget. A fold error leaves the held rows
+    /// half-changed: the generation starts again if the runner retries (a poison event stops
+    /// the runner, as it does for a live model). Returns the events applied (0 while it waits
+    /// for slower builds).
     async fn step_build(&self, b: &mut Build) -> Result<u64, ProjectionError> {
         if b.restart {
             self.models.drop_model(&b.model).await?;

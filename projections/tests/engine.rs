@@ -214,9 +214,14 @@ impl Rng {
 }
 
 /// `task_list` reporting another version: the same fold, built as a new model.
+#[derive(Default)]
 struct TaskListV2 {
     /// While false, every apply fails with a transient (retried) error: holds a build back.
     open: Arc<AtomicBool>,
+    /// The fold fails once on the event at this position, after it has changed the rows (a
+    /// fold error half-way through a batch); `failed` records that it did.
+    fail_once_at: Option<Position>,
+    failed: AtomicBool,
 }
 
 impl Projection for TaskListV2 {
@@ -240,37 +245,8 @@ impl Projection for TaskListV2 {
         if !self.open.load(Ordering::SeqCst) {
             return Err(ProjectionError::Corrupt("held back by the test".into()));
         }
-        TaskList.apply(event, rows)
-    }
-}
-
-/// `task_list` at version 2 whose fold fails once, on the event at `fail_at`, after it has
-/// changed the rows (a fold error half-way through a batch).
-struct FailsOnceV2 {
-    fail_at: Position,
-    failed: AtomicBool,
-}
-
-impl Projection for FailsOnceV2 {
-    fn name(&self) -> &'static str {
-        TaskList.name()
-    }
-
-    fn version(&self) -> u32 {
-        2
-    }
-
-    fn reads(&self) -> &'static [&'static str] {
-        TaskList.reads()
-    }
-
-    fn keys(&self, event: &LoggedEvent) -> Vec<RowKey> {
-        TaskList.keys(event)
-    }
-
-    fn apply(&self, event: &LoggedEvent, rows: &mut RowSet) -> Result<(), ProjectionError> {
         TaskList.apply(event, rows)?;
-        if event.position == self.fail_at && !self.failed.swap(true, Ordering::SeqCst) {
+        if Some(event.position) == self.fail_once_at && !self.failed.swap(true, Ordering::SeqCst) {
             return Err(ProjectionError::Corrupt("failing once, by the test".into()));
         }
         Ok(())
@@ -731,7 +707,10 @@ async fn version_bump_builds_beside_and_switches(store: Store) {
 
     // the build is held back: the new generation is being built beside the live one
     let gate = Arc::new(AtomicBool::new(false));
-    let v2: Arc<dyn Projection> = Arc::new(TaskListV2 { open: gate.clone() });
+    let v2: Arc<dyn Projection> = Arc::new(TaskListV2 {
+        open: gate.clone(),
+        ..TaskListV2::default()
+    });
     let mut handle = ProjectionRunner::new(v2.clone(), env.models.clone())
         .rebuild_batch_size(2)
         .spawn();
@@ -828,9 +807,10 @@ async fn a_build_failing_half_way_starts_again(store: Store) {
     let v1_rows = env.rows_of("task_list@1").await;
 
     // fails on a completion in the middle of the build's third batch of 5
-    let v2 = Arc::new(FailsOnceV2 {
-        fail_at: positions[13],
-        failed: AtomicBool::new(false),
+    let v2 = Arc::new(TaskListV2 {
+        open: Arc::new(AtomicBool::new(true)),
+        fail_once_at: Some(positions[13]),
+        ..TaskListV2::default()
     });
     let mut handle = ProjectionRunner::new(v2.clone(), env.models.clone())
         .rebuild_batch_size(5)
