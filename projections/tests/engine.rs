@@ -156,6 +156,29 @@ impl Env {
         found.unwrap_or_else(|_| panic!("{projection}: not {what} within {WAIT:?}; last {last:?}"))
     }
 
+    /// Requests a rebuild of `task_list`, waits (bounded) until it is live on a generation other
+    /// than `from`, checks that generation's checkpoint is `head`, and returns its name.
+    async fn rebuild_task_list(&self, from: &str, head: Position) -> String {
+        self.models
+            .request_rebuild(&TaskList)
+            .await
+            .expect("rebuild");
+        let status = self
+            .status_until("task_list", "switched", |s| {
+                s.active_model != from && s.state == RunState::Live
+            })
+            .await;
+        assert_eq!(
+            self.models
+                .checkpoint(&status.active_model)
+                .await
+                .expect("checkpoint"),
+            head,
+            "the rebuilt model is at the head"
+        );
+        status.active_model
+    }
+
     /// Polls (bounded) until `model` holds no row and no checkpoint.
     async fn until_dropped(&self, model: &str) {
         let mut poll = tokio::time::interval(POLL);
@@ -624,23 +647,8 @@ async fn rebuild_equals_live(store: Store) {
     replayed.sort();
     assert_eq!(replayed, live_digest, "in-memory replay == live model");
 
-    env.models
-        .request_rebuild(&TaskList)
-        .await
-        .expect("rebuild");
-    let status = env
-        .status_until("task_list", "switched", |s| {
-            s.active_model != live_model && s.state == RunState::Live
-        })
-        .await;
-    assert_eq!(status.state, RunState::Live);
-    let rebuilt = status.active_model;
+    let rebuilt = env.rebuild_task_list(&live_model, last).await;
     assert!(rebuilt.starts_with("task_list@1#"), "{rebuilt}");
-    assert_eq!(
-        env.models.checkpoint(&rebuilt).await.expect("checkpoint"),
-        last,
-        "the rebuilt model is at the head"
-    );
     let rebuilt_digest = env.rows_of(&rebuilt).await;
     assert_eq!(rebuilt_digest.len(), live_digest.len(), "row count");
     for (i, (a, b)) in live_digest.iter().zip(&rebuilt_digest).enumerate() {
@@ -659,23 +667,8 @@ async fn rebuild_equals_live(store: Store) {
         .build_memory(4_096)
         .spawn();
     caught_up(&mut handle, last).await;
-    env.models
-        .request_rebuild(&TaskList)
-        .await
-        .expect("rebuild");
-    let status = env
-        .status_until("task_list", "switched again", |s| {
-            s.active_model != rebuilt && s.state == RunState::Live
-        })
-        .await;
-    assert_eq!(
-        env.models
-            .checkpoint(&status.active_model)
-            .await
-            .expect("checkpoint"),
-        last
-    );
-    assert_eq!(env.rows_of(&status.active_model).await, live_digest);
+    let again = env.rebuild_task_list(&rebuilt, last).await;
+    assert_eq!(env.rows_of(&again).await, live_digest);
     env.until_dropped(&rebuilt).await;
     stop(handle).await;
 }
