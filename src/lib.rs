@@ -3,7 +3,7 @@
 
 pub mod api;
 pub mod config;
-pub mod memory;
+mod memory;
 pub mod server;
 pub mod status;
 

@@ -209,7 +209,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     tracing::info!(%addr, backend, roles = ?config.roles, "lifeos listening on {addr}");
 
     let (shutdown, signal) = oneshot::channel::<()>();
-    let trimming = crate::memory::start_trimming();
     let task = tokio::spawn(async move {
         let served = router
             // TCP_NODELAY: without it (tonic ignores its own setting for a given listener)
@@ -252,7 +251,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             tracing::warn!("NATS flush did not complete within 5s");
         }
         store.close().await;
-        trimming.abort();
         tracing::info!("lifeos stopped");
         served.context("gRPC server failed")?;
         stopped.context("projection runner failed")?;
