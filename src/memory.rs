@@ -1,7 +1,7 @@
 //! The process's heap allocator: mimalloc.
 //!
 //! A rebuild allocates and frees millions of small values (events, rows, JSON text) on
-//! whichever worker thread runs a batch. Under glibc's allocator a third of the server's CPU
+//! whichever worker thread runs a batch. Under glibc's allocator 42 % of the server's CPU
 //! went to `malloc`/`free` and their arena locks and consolidation (perf, 300 000-event rebuild
 //! on PostgreSQL), and freed pages stayed resident in up to 8 arenas per core until trimmed.
 //! mimalloc keeps per-thread free lists and returns unused pages to the system by itself.

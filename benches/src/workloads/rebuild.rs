@@ -55,8 +55,7 @@ pub async fn run(env: Env, sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
     let models = ReadModels::new(store.clone());
     let all = projections::all();
     let started = Instant::now();
-    // the generated log never went through a server, so a relay would publish all of it now,
-    // competing with the runners: the read models are what this workload measures
+    // no relay: see the module doc
     let options = ChildOptions {
         roles: Some("api,projector".into()),
         ..ChildOptions::default()
